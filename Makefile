@@ -1,0 +1,30 @@
+# make train | make test | make bench — each bootstraps .venv when it is missing.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# The torch build pinned for this project's machines; pyproject.toml only declares ranges.
+TORCH_PIN ?= torch==2.14.1 torchvision==0.29.1
+
+.PHONY: train test lint bench clean-venv
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet $(TORCH_PIN)
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $@
+
+train: $(VENV)/.installed
+	$(VENV)/bin/genlab-train $(ARGS)
+
+test: $(VENV)/.installed
+	$(PY) -m ruff check src tests scripts
+	$(PY) -m ruff format --check src tests scripts
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed
+	$(PY) -m ruff check --fix src tests scripts
+	$(PY) -m ruff format src tests scripts
+
+clean-venv:
+	rm -rf $(VENV)

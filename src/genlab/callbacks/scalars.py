@@ -1,0 +1,35 @@
+"""Writes averaged training scalars to every logger and stops a run whose losses diverge."""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import lightning as L
+
+from genlab.callbacks.iteration import IterationCallback
+from genlab.models.base import GenerativeModel
+
+log = logging.getLogger(__name__)
+
+
+class ScalarLogger(IterationCallback):
+    """Every N iterations: the means of the model's recorded scalars, logged with the iteration
+    as step. A non-finite mean marks the run diverged and stops it."""
+
+    def on_iteration(self, trainer: L.Trainer, module: GenerativeModel) -> None:
+        means = module.pop_scalar_means()
+        if not means:
+            return
+        module.last_logged.update(means)
+        for logger in trainer.loggers:
+            logger.log_metrics(means, step=module.iteration)
+        bad = sorted(name for name, value in means.items() if not math.isfinite(value))
+        if bad and module.diverged_at is None:
+            module.diverged_at = module.iteration
+            trainer.should_stop = True
+            log.error(
+                "diverged: non-finite %s by iteration %d; stopping (last good checkpoint kept)",
+                ", ".join(bad),
+                module.iteration,
+            )

@@ -1,0 +1,87 @@
+"""Checks of the composed config that run before any model, data or heavy import work."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from omegaconf import DictConfig, ListConfig
+
+from genlab.errors import ConfigError
+
+PRECISIONS = ("32-true", "bf16-mixed", "16-mixed")
+# Trainer arguments that genlab sets itself or that raise under manual optimisation.
+TRAINER_KEYS_OWNED = {
+    "max_steps": "set the training length with iterations=N",
+    "max_epochs": "set the training length with iterations=N",
+    "min_steps": "set the training length with iterations=N",
+    "min_epochs": "set the training length with iterations=N",
+    "gradient_clip_val": "manual optimisation clips inside the model, not in the Trainer",
+    "accumulate_grad_batches": "manual optimisation does not accumulate in the Trainer",
+}
+
+
+def _nodes(node: Any, path: str) -> Iterator[tuple[str, DictConfig]]:
+    if isinstance(node, DictConfig):
+        yield path, node
+        for key in node:
+            yield from _nodes(node._get_node(key), f"{path}.{key}")
+    elif isinstance(node, ListConfig):
+        for i, item in enumerate(node):
+            yield from _nodes(item, f"{path}[{i}]")
+
+
+def config_problems(cfg: DictConfig) -> list[str]:
+    """Every problem found, each naming the config key, its value and the fix."""
+    problems: list[str] = []
+
+    def at_least(key: str, value: Any, low: float, strict: bool = False) -> None:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        ok = ok and (value > low if strict else value >= low)
+        if not ok:
+            relation = ">" if strict else ">="
+            problems.append(f"{key}={value!r} must be a number {relation} {low}")
+
+    at_least("iterations", cfg.iterations, 1)
+    at_least("log_every_n_iterations", cfg.log_every_n_iterations, 1)
+    at_least("data.batch_size", cfg.data.batch_size, 1)
+    if cfg.seed is not None and (not isinstance(cfg.seed, int) or isinstance(cfg.seed, bool)):
+        problems.append(f"seed={cfg.seed!r} must be an integer or null (null draws one)")
+
+    trainer = cfg.trainer
+    for key, fix in TRAINER_KEYS_OWNED.items():
+        if trainer.get(key) is not None:
+            problems.append(f"trainer.{key}={trainer.get(key)!r} is not used by genlab: {fix}")
+    if str(trainer.get("precision")) not in PRECISIONS:
+        problems.append(
+            f"trainer.precision={trainer.get('precision')!r} is unknown: use one of"
+            f" {', '.join(PRECISIONS)}"
+        )
+
+    model = cfg.model
+    for path, node in _nodes(model, "model"):
+        if "lr" in node:
+            at_least(f"{path}.lr", node.lr, 0, strict=True)
+    for key, low, strict in (
+        ("d_steps", 1, False),
+        ("n_critic", 1, False),
+        ("latent_dim", 1, False),
+        ("gp_lambda", 0, False),
+        ("beta", 0, False),
+        ("sigma", 0, True),
+    ):
+        if key in model:
+            at_least(f"model.{key}", model[key], low, strict)
+    if model.get("likelihood") == "bernoulli" and not cfg.data.get("bounded", False):
+        problems.append(
+            "model.likelihood=bernoulli needs image data in [-1, 1] (data.bounded=true);"
+            " use model.likelihood=gaussian for this data"
+        )
+    return problems
+
+
+def check_config(cfg: DictConfig) -> None:
+    """Raise ConfigError listing every problem in the config."""
+    problems = config_problems(cfg)
+    if problems:
+        raise ConfigError("invalid config:\n  " + "\n  ".join(problems))

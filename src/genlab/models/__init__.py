@@ -1,0 +1,1 @@
+"""LightningModules with manual optimisation: GAN, WGAN-GP and VAE on a small shared base."""

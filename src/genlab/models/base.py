@@ -1,0 +1,99 @@
+"""The small base every genlab model shares: iteration counting, sampling, scalar records."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+from torch import Tensor
+
+
+class GenerativeModel(L.LightningModule):
+    """A generative model trained with manual optimisation, one iteration per training step.
+
+    Subclasses set `optimizer_steps_per_iteration` and `real_batches_per_iteration`, and
+    implement `training_iteration(real)` (real: (real_batches_per_iteration, B, *shape)) and
+    `decode(z)` (latent -> data space).
+    """
+
+    optimizer_steps_per_iteration: int = 1
+    real_batches_per_iteration: int = 1
+
+    def __init__(self, latent_dim: int, seed: int) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+        self.latent_dim = latent_dim
+        self.seed = seed
+        self.iteration = 0  # completed generator iterations
+        self.diverged_at: int | None = None
+        self.last_logged: dict[str, float] = {}
+        self._scalar_sums: dict[str, Tensor] = {}
+        self._scalar_counts: dict[str, int] = {}
+
+    # --- training -------------------------------------------------------------------------
+    def training_iteration(self, real: Tensor) -> None:
+        raise NotImplementedError
+
+    def training_step(self, batch: Tensor, batch_idx: int) -> None:
+        self.training_iteration(batch)
+        self.iteration += 1
+
+    def noise(self, n: int) -> Tensor:
+        """Fresh latent vectors from the global (seeded) torch RNG."""
+        return torch.randn(n, self.latent_dim, device=self.device)
+
+    # --- sampling -------------------------------------------------------------------------
+    def decode(self, z: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def eval_noise(self, n: int) -> Tensor:
+        """The run's fixed evaluation noise: the same n latents for a given seed."""
+        generator = torch.Generator().manual_seed(self.seed)
+        return torch.randn(n, self.latent_dim, generator=generator).to(self.device)
+
+    @torch.no_grad()
+    def sample(self, n: int, z: Tensor | None = None) -> Tensor:
+        """n samples in data space (nets in eval mode), from z or fresh noise."""
+        z = self.noise(n) if z is None else z.to(self.device)
+        was_training = self.training
+        self.eval()
+        try:
+            return self.decode(z)
+        finally:
+            self.train(was_training)
+
+    # --- scalar records, flushed by genlab.callbacks.scalars.ScalarLogger -------------------
+    def record(self, values: dict[str, Tensor]) -> None:
+        """Accumulate detached scalars on the device; no host sync per step."""
+        for name, value in values.items():
+            value = value.detach().float()
+            if name in self._scalar_sums:
+                self._scalar_sums[name] += value
+                self._scalar_counts[name] += 1
+            else:
+                self._scalar_sums[name] = value.clone()
+                self._scalar_counts[name] = 1
+
+    def pop_scalar_means(self) -> dict[str, float]:
+        """Means of the scalars recorded since the last call (one host sync)."""
+        if not self._scalar_sums:
+            return {}
+        names = list(self._scalar_sums)
+        sums = torch.stack([self._scalar_sums[n] for n in names]).tolist()
+        means = {n: s / self._scalar_counts[n] for n, s in zip(names, sums, strict=True)}
+        self._scalar_sums.clear()
+        self._scalar_counts.clear()
+        return means
+
+    def parameters_finite(self) -> bool:
+        """True when every parameter is finite (one host sync)."""
+        flags = [torch.isfinite(p).all() for p in self.parameters()]
+        return bool(torch.stack(flags).all()) if flags else True
+
+    # --- checkpoint state beyond the weights and optimisers --------------------------------
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["genlab"] = {"iteration": self.iteration}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.iteration = int(checkpoint["genlab"]["iteration"])

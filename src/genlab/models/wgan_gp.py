@@ -1,0 +1,56 @@
+"""WGAN-GP (Gulrajani et al. 2017): Wasserstein critic with a gradient penalty."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from genlab.models.gan import GAN, OptimizerFactory
+from genlab.models.regularizers import gradient_penalty
+
+
+class WGANGP(GAN):
+    """n_critic critic updates per generator update; critic loss
+    E[D(G(z))] - E[D(x)] + gp_lambda * GP."""
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        discriminator: nn.Module,
+        optimizer_g: OptimizerFactory,
+        optimizer_d: OptimizerFactory,
+        latent_dim: int,
+        seed: int,
+        gp_lambda: float,
+        n_critic: int,
+    ) -> None:
+        if n_critic < 1:
+            raise ValueError(f"n_critic must be >= 1, got {n_critic}")
+        if gp_lambda < 0:
+            raise ValueError(f"gp_lambda must be >= 0, got {gp_lambda}")
+        batch_norms = [m for m in discriminator.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        if batch_norms:
+            raise ValueError(
+                "the WGAN-GP critic contains batch norm, which couples samples and breaks the"
+                " per-sample gradient penalty; use the critic role (net.critic) or norm=layer|none"
+            )
+        super().__init__(
+            generator=generator,
+            discriminator=discriminator,
+            optimizer_g=optimizer_g,
+            optimizer_d=optimizer_d,
+            latent_dim=latent_dim,
+            seed=seed,
+            loss="wasserstein",
+            d_steps=n_critic,
+        )
+        self.gp_lambda = gp_lambda
+        self.n_critic = n_critic
+
+    def discriminator_loss(self, real: Tensor, fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        critic_loss, logs = super().discriminator_loss(real, fake)
+        penalty = gradient_penalty(self.discriminator, real, fake)
+        loss = critic_loss + self.gp_lambda * penalty
+        logs["train/wasserstein"] = -critic_loss  # E[D(x)] - E[D(G(z))]
+        logs["train/gp"] = penalty
+        logs["train/d_loss"] = loss
+        return loss, logs

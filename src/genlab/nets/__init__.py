@@ -1,0 +1,1 @@
+"""Network architectures: generators, discriminators / critics, encoders, decoders."""

@@ -1,0 +1,64 @@
+"""Fully connected nets for 2-D toy data and flattened images."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from genlab.nets.layers import feature_norm
+
+
+def _mlp(
+    in_features: int, hidden: Sequence[int], out_features: int, act: nn.Module, norm: str
+) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    width = in_features
+    for i, h in enumerate(hidden):
+        layers.append(nn.Linear(width, h))
+        if i > 0:  # no normalisation right after the input layer
+            layers.append(feature_norm(norm, h))
+        layers.append(act)
+        width = h
+    layers.append(nn.Linear(width, out_features))
+    return nn.Sequential(*layers)
+
+
+class MLPGenerator(nn.Module):
+    """Maps latent vectors (B, latent_dim) to data of shape (B, *data_shape)."""
+
+    def __init__(
+        self, latent_dim: int, data_shape: Sequence[int], hidden: Sequence[int], tanh_output: bool
+    ) -> None:
+        super().__init__()
+        self.data_shape = tuple(data_shape)
+        self.net = _mlp(latent_dim, hidden, math.prod(self.data_shape), nn.ReLU(), "none")
+        self.out = nn.Tanh() if tanh_output else nn.Identity()
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.out(self.net(z)).view(z.shape[0], *self.data_shape)
+
+
+class MLPDiscriminator(nn.Module):
+    """Maps data (B, *data_shape) to one unbounded score per sample, shape (B,)."""
+
+    def __init__(self, data_shape: Sequence[int], hidden: Sequence[int], norm: str) -> None:
+        super().__init__()
+        self.net = _mlp(math.prod(data_shape), hidden, 1, nn.LeakyReLU(0.2), norm)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x.flatten(1)).squeeze(1)
+
+
+class MLPEncoder(nn.Module):
+    """Maps data to the mean and log-variance of a diagonal Gaussian, each (B, latent_dim)."""
+
+    def __init__(self, data_shape: Sequence[int], latent_dim: int, hidden: Sequence[int]) -> None:
+        super().__init__()
+        self.net = _mlp(math.prod(data_shape), hidden, 2 * latent_dim, nn.ReLU(), "none")
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mu, logvar = self.net(x.flatten(1)).chunk(2, dim=1)
+        return mu, logvar
