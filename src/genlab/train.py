@@ -48,9 +48,10 @@ def _hydra_facts() -> dict[str, Any]:
 
 def _run_config(cfg: DictConfig) -> DictConfig:
     """The config without Hydra's own node, fully resolved."""
-    container = OmegaConf.to_container(cfg, resolve=True)
-    container.pop("hydra", None)
-    return OmegaConf.create(container)
+    run_keys = [key for key in cfg if key != "hydra"]
+    return OmegaConf.create(
+        OmegaConf.to_container(OmegaConf.masked_copy(cfg, run_keys), resolve=True)
+    )
 
 
 def train(cfg: DictConfig) -> float | None:
@@ -95,11 +96,18 @@ def train(cfg: DictConfig) -> float | None:
 
 
 def _fit(cfg: DictConfig, seed: int, record: RunRecord, hparams: dict[str, Any]) -> None:
+    from genlab.callbacks.summary import RunSummary
+
+    datamodule, model, trainer = build(cfg, seed, extra_callbacks=[RunSummary(record, hparams)])
+    trainer.fit(model, datamodule=datamodule)
+
+
+def build(cfg: DictConfig, seed: int, extra_callbacks: list[Any] | None = None) -> tuple[Any, ...]:
+    """Seed, then instantiate (datamodule, model, trainer) from a checked config."""
     import lightning as L
     from hydra.utils import instantiate
 
     from genlab.callbacks.scalars import ScalarLogger
-    from genlab.callbacks.summary import RunSummary
 
     L.seed_everything(seed, workers=True, verbose=False)
     datamodule = instantiate(cfg.data)
@@ -108,7 +116,7 @@ def _fit(cfg: DictConfig, seed: int, record: RunRecord, hparams: dict[str, Any])
     datamodule.configure_loop(
         num_steps=int(cfg.iterations), batches_per_step=model.real_batches_per_iteration
     )
-    callbacks = [ScalarLogger(int(cfg.log_every_n_iterations)), RunSummary(record, hparams)]
+    callbacks = [ScalarLogger(int(cfg.log_every_n_iterations)), *(extra_callbacks or [])]
     callbacks += [instantiate(c) for c in (cfg.callbacks or {}).values() if c is not None]
     loggers = [instantiate(lg) for lg in (cfg.logger or {}).values() if lg is not None]
     trainer = instantiate(
@@ -117,7 +125,7 @@ def _fit(cfg: DictConfig, seed: int, record: RunRecord, hparams: dict[str, Any])
         logger=loggers or False,
         max_steps=int(cfg.iterations) * model.optimizer_steps_per_iteration,
     )
-    trainer.fit(model, datamodule=datamodule)
+    return datamodule, model, trainer
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")

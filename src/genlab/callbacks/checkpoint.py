@@ -38,6 +38,6 @@ class IterationCheckpoint(IterationCallback):
             log.error("diverged: non-finite weights at iteration %d; not saved", module.iteration)
             return
         partial = self.dirpath / "last.ckpt.partial"
-        trainer.save_checkpoint(partial)
+        trainer.save_checkpoint(partial, weights_only=False)
         if trainer.is_global_zero:
             os.replace(partial, self.last_path)

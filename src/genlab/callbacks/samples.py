@@ -1,4 +1,4 @@
-"""Sample pictures from the fixed evaluation noise: TensorBoard every N iterations, a PNG at the end."""
+"""Pictures of samples from the fixed evaluation noise: TensorBoard, and a PNG at the end."""
 
 from __future__ import annotations
 
@@ -22,7 +22,9 @@ def scatter_figure(real: torch.Tensor, fake: torch.Tensor, title: str) -> Any:
 
     fig, ax = plt.subplots(figsize=(4.5, 4.5), dpi=100)
     ax.scatter(real[:, 0], real[:, 1], s=4, c="0.7", label="real", linewidths=0)
-    ax.scatter(fake[:, 0], fake[:, 1], s=4, c="tab:blue", alpha=0.6, label="generated", linewidths=0)
+    ax.scatter(
+        fake[:, 0], fake[:, 1], s=4, c="tab:blue", alpha=0.6, label="generated", linewidths=0
+    )
     lo, hi = real.min(dim=0).values, real.max(dim=0).values
     margin = 0.25 * (hi - lo).max().item() + 1e-3
     ax.set_xlim(lo[0].item() - margin, hi[0].item() + margin)

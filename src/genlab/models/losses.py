@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -51,9 +50,7 @@ ADVERSARIAL_LOSSES: dict[str, AdversarialLoss] = {
 def adversarial_loss(name: str) -> AdversarialLoss:
     """Look up a loss by its config name."""
     if name not in ADVERSARIAL_LOSSES:
-        raise ValueError(
-            f"unknown GAN loss {name!r}: use one of {', '.join(ADVERSARIAL_LOSSES)}"
-        )
+        raise ValueError(f"unknown GAN loss {name!r}: use one of {', '.join(ADVERSARIAL_LOSSES)}")
     return ADVERSARIAL_LOSSES[name]
 
 

@@ -65,7 +65,9 @@ class VAE(GenerativeModel):
             nll = F.binary_cross_entropy_with_logits(decoded, target, reduction="none")
         else:
             inv_var = torch.exp(-2 * self.log_sigma)
-            nll = 0.5 * (x - decoded).pow(2) * inv_var + self.log_sigma + 0.5 * math.log(2 * math.pi)
+            nll = (
+                0.5 * (x - decoded).pow(2) * inv_var + self.log_sigma + 0.5 * math.log(2 * math.pi)
+            )
         return nll.flatten(1).sum(dim=1)
 
     def losses(self, x: Tensor) -> dict[str, Tensor]:

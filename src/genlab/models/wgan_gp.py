@@ -27,7 +27,9 @@ class WGANGP(GAN):
             raise ValueError(f"n_critic must be >= 1, got {n_critic}")
         if gp_lambda < 0:
             raise ValueError(f"gp_lambda must be >= 0, got {gp_lambda}")
-        batch_norms = [m for m in discriminator.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        batch_norms = [
+            m for m in discriminator.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
+        ]
         if batch_norms:
             raise ValueError(
                 "the WGAN-GP critic contains batch norm, which couples samples and breaks the"

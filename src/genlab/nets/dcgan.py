@@ -17,8 +17,8 @@ from genlab.nets.layers import channel_norm
 def _image_shape(data_shape: Sequence[int]) -> tuple[int, int]:
     if len(data_shape) != 3 or data_shape[1] != data_shape[2] or data_shape[1] % 4:
         raise ValueError(
-            f"DCGAN nets need square images (C, S, S) with S divisible by 4, got {list(data_shape)};"
-            " use net=mlp for other shapes"
+            "DCGAN nets need square images (C, S, S) with S divisible by 4, got"
+            f" {list(data_shape)}; use net=mlp for other shapes"
         )
     return int(data_shape[0]), int(data_shape[1])
 

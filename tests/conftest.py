@@ -1,0 +1,90 @@
+"""Shared test helpers: compose genlab's configs in-process, fast and offline."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
+
+from genlab.train import CONF_DIR
+
+# Small nets and quiet trainers; each test adds what it checks.
+FAST = [
+    "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
+    "~callbacks.progress_bar",
+    "net.generator.hidden=[32,32]",
+    "net.discriminator.hidden=[32,32]",
+    "net.critic.hidden=[32,32]",
+    "net.encoder.hidden=[32,32]",
+    "net.decoder.hidden=[32,32]",
+]
+FAST_CONV = [
+    "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
+    "~callbacks.progress_bar",
+    "net.generator.base_channels=8",
+    "net.discriminator.base_channels=8",
+    "net.critic.base_channels=8",
+    "net.encoder.base_channels=8",
+    "net.decoder.base_channels=8",
+]
+
+
+def fast_overrides(overrides: list[str]) -> list[str]:
+    """FAST or FAST_CONV depending on the net the overrides select."""
+    conv = any(
+        o.startswith("data=") and o.split("=")[1] not in ("ring8", "grid25") for o in overrides
+    )
+    conv = conv and "net=mlp" not in overrides
+    return (FAST_CONV if conv else FAST) + overrides
+
+
+def compose_config(run_dir: Path, overrides: list[str]) -> DictConfig:
+    """The config genlab-train would run with these overrides, writing into run_dir."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        cfg = compose("train", overrides=overrides, return_hydra_config=True)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with open_dict(cfg):
+        cfg.hydra.runtime.output_dir = str(run_dir)
+        cfg.hydra.job.num = 0
+    HydraConfig.instance().set_config(cfg)
+    return cfg
+
+
+@pytest.fixture(autouse=True)
+def _offline_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    home = tmp_path_factory.mktemp("torch_home")
+    monkeypatch.setenv("TORCH_HOME", str(home))
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+
+
+@pytest.fixture
+def run_train(tmp_path: Path) -> Callable[..., dict[str, Any]]:
+    """Train in-process with fast settings; returns the run's summary.json as a dict."""
+    from genlab.run_record import read_summary
+    from genlab.train import train
+
+    def _run(*overrides: str, run_dir: Path | None = None) -> dict[str, Any]:
+        run_dir = run_dir or tmp_path / "run"
+        cfg = compose_config(run_dir, fast_overrides([f"paths.root_dir={tmp_path}", *overrides]))
+        train(cfg)
+        return read_summary(run_dir)
+
+    return _run
+
+
+def genlab_env(tmp_path: Path) -> dict[str, str]:
+    """Environment for subprocess runs: offline caches in tmp_path."""
+    env = dict(os.environ)
+    env["TORCH_HOME"] = str(tmp_path / "torch_home")
+    env["MPLBACKEND"] = "Agg"
+    return env

@@ -1,0 +1,65 @@
+"""The genlab-train command as users run it: output lines, exit codes, offline messages."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import FAST, genlab_env
+
+
+def genlab_train(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "genlab.train", f"paths.root_dir={tmp_path}", *args],
+        capture_output=True,
+        text=True,
+        env=genlab_env(tmp_path),
+        cwd=tmp_path,
+        timeout=300,
+    )
+
+
+def test_help_lists_the_config_groups(tmp_path: Path) -> None:
+    result = genlab_train(tmp_path, "--help")
+    assert result.returncode == 0
+    for group in ("model: gan, vae, wgan_gp", "data: cifar10, digits", "debug: fdr, limit"):
+        assert group in result.stdout
+
+
+def test_run_prints_where_its_outputs_are(tmp_path: Path) -> None:
+    result = genlab_train(tmp_path, "iterations=3", *FAST)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    run_dir = Path(
+        next(ln for ln in lines if ln.startswith("run folder:")).split(":", 1)[1].strip()
+    )
+    assert run_dir.parent == tmp_path / "logs" / "runs"
+    assert any(ln.startswith(f"tensorboard: tensorboard --logdir {run_dir}") for ln in lines)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "completed"
+    assert (run_dir / ".hydra" / "config.yaml").is_file()
+
+
+def test_missing_dataset_offline_stops_before_training(tmp_path: Path) -> None:
+    result = genlab_train(tmp_path, "data=mnist", "data.download=false")
+    assert result.returncode == 2
+    assert "train-images-idx3-ubyte" in result.stderr
+    assert str(tmp_path / "data" / "MNIST" / "raw") in result.stderr
+    assert "Traceback" not in result.stderr
+    summary = json.loads(next((tmp_path / "logs" / "runs").glob("*/summary.json")).read_text())
+    assert summary["status"] == "failed" and summary["iterations_done"] == 0
+
+
+def test_invalid_values_are_refused_with_the_key_and_fix(tmp_path: Path) -> None:
+    result = genlab_train(
+        tmp_path, "iterations=0", "model.optimizer_d.lr=-1", "trainer.precision=fp8"
+    )
+    assert result.returncode == 2
+    assert "iterations=0 must be a number >= 1" in result.stderr
+    assert "model.optimizer_d.lr=-1" in result.stderr
+    assert "trainer.precision='fp8' is unknown" in result.stderr
+    assert not (tmp_path / "logs" / "runs").exists() or not list(
+        (tmp_path / "logs" / "runs").glob("*/tensorboard")
+    )

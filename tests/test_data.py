@@ -1,0 +1,149 @@
+"""Data modules: toy mixtures, torchvision files made by the test, the offline message."""
+
+from __future__ import annotations
+
+import pickle
+import struct
+import urllib.error
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from genlab.data import torchvision_sets
+from genlab.data.images import TorchvisionDataModule
+from genlab.data.tensor_batches import TensorBatches
+from genlab.data.toy import GaussianMixture2D, GaussianMixtureDataModule
+from genlab.errors import DatasetMissingError
+
+
+def write_idx_images(path: Path, images: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    n, h, w = images.shape
+    path.write_bytes(struct.pack(">IIII", 2051, n, h, w) + images.astype(np.uint8).tobytes())
+
+
+def write_idx_labels(path: Path, labels: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(struct.pack(">II", 2049, len(labels)) + labels.astype(np.uint8).tobytes())
+
+
+def make_fake_mnist(root: Path, folder: str = "MNIST", n: int = 40) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
+    raw = root / folder / "raw"
+    write_idx_images(raw / "train-images-idx3-ubyte", images)
+    write_idx_labels(raw / "train-labels-idx1-ubyte", rng.integers(0, 10, size=n))
+    return images
+
+
+def make_fake_cifar10(root: Path, per_batch: int = 8) -> None:
+    rng = np.random.default_rng(0)
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(1, 6):
+        batch = {
+            "data": rng.integers(0, 256, size=(per_batch, 3072), dtype=np.uint8),
+            "labels": rng.integers(0, 10, size=per_batch).tolist(),
+        }
+        with open(folder / f"data_batch_{i}", "wb") as f:
+            pickle.dump(batch, f)
+
+
+def test_ring_and_grid_mixtures_follow_the_protocol() -> None:
+    ring = GaussianMixture2D.ring(8, 1.0, 0.01)
+    assert torch.allclose(ring.centres.norm(dim=1), torch.ones(8))
+    grid = GaussianMixture2D.grid(25, 2.0, 0.05)
+    assert sorted(set(grid.centres[:, 0].tolist())) == [-4.0, -2.0, 0.0, 2.0, 4.0]
+    points, modes = grid.sample(5000, torch.Generator().manual_seed(0))
+    distance = (points - grid.centres[modes]).norm(dim=1)
+    assert distance.mean().item() == pytest.approx(0.05 * (np.pi / 2) ** 0.5, rel=0.05)
+    with pytest.raises(ValueError, match="square number"):
+        GaussianMixture2D.grid(24, 2.0, 0.05)
+
+
+def test_toy_data_is_fixed_by_the_seed() -> None:
+    def load(seed: int) -> torch.Tensor:
+        dm = GaussianMixtureDataModule("ring", 8, 1.0, None, 0.01, 1000, seed, 64, 0, [2], False)
+        dm.setup()
+        return dm.data
+
+    assert torch.equal(load(0), load(0))
+    assert not torch.equal(load(0), load(1))
+
+
+def test_tensor_batches_blocks_and_exact_resume() -> None:
+    data = torch.arange(50, dtype=torch.float32).unsqueeze(1)
+    batches = TensorBatches(data, 8, 3, 100, seed=0, scale=1.0, offset=0.0, shuffle=True)
+    first = [batches.next_block() for _ in range(4)]
+    assert first[0].shape == (3, 8, 1)
+    # every epoch (6 batches of 8 out of 50) draws distinct items
+    epoch = torch.cat([b.flatten() for b in first])[:48]
+    assert len(set(epoch.tolist())) == 48
+    state = batches.state_dict()
+    expected = [batches.next_block() for _ in range(3)]
+    resumed = TensorBatches(data, 8, 3, 100, seed=0, scale=1.0, offset=0.0, shuffle=True)
+    resumed.load_state_dict(state)
+    for a, b in zip(expected, [resumed.next_block() for _ in range(3)], strict=True):
+        assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="batch_size 64 is larger"):
+        TensorBatches(data, 64, 1, 1, 0, 1.0, 0.0, True)
+
+
+@pytest.mark.parametrize(
+    ("name", "folder"), [("mnist", "MNIST"), ("fashion_mnist", "FashionMNIST")]
+)
+def test_fake_mnist_idx_files_load(tmp_path: Path, name: str, folder: str) -> None:
+    images = make_fake_mnist(tmp_path, folder)
+    dm = TorchvisionDataModule(name, str(tmp_path), False, 0, 16, 0, [1, 28, 28], True)
+    dm.prepare_data()
+    dm.setup()
+    assert dm.data.shape == (40, 1, 28, 28) and dm.data.dtype == torch.uint8
+    assert np.array_equal(dm.data[:, 0].numpy(), images)
+    batch = dm.reference_batch(5)
+    assert batch.min() >= -1 and batch.max() <= 1
+
+
+def test_fake_cifar10_batches_load(tmp_path: Path) -> None:
+    make_fake_cifar10(tmp_path)
+    dm = TorchvisionDataModule("cifar10", str(tmp_path), False, 0, 8, 0, [3, 32, 32], True)
+    dm.prepare_data()
+    dm.setup()
+    assert dm.data.shape == (40, 3, 32, 32)
+
+
+def test_missing_dataset_offline_names_folder_and_files(tmp_path: Path) -> None:
+    dm = TorchvisionDataModule("mnist", str(tmp_path), False, 0, 16, 0, [1, 28, 28], True)
+    with pytest.raises(DatasetMissingError) as err:
+        dm.prepare_data()
+    message = str(err.value)
+    assert str((tmp_path / "MNIST" / "raw").resolve()) in message
+    assert "train-images-idx3-ubyte" in message and "train-labels-idx1-ubyte" in message
+    assert "data.download=false" in message and "paths.data_dir" in message
+
+
+def test_failed_download_is_reported_with_its_reason(tmp_path: Path, monkeypatch) -> None:
+    def offline(name: str, root: str) -> None:
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(torchvision_sets, "download", offline)
+    with pytest.raises(DatasetMissingError, match="download failed.*no network"):
+        torchvision_sets.ensure_files("cifar10", tmp_path, allow_download=True)
+
+
+@pytest.mark.parametrize(
+    ("data", "maker"),
+    [
+        ("mnist", make_fake_mnist),
+        ("fashion_mnist", lambda r: make_fake_mnist(r, "FashionMNIST")),
+        ("cifar10", make_fake_cifar10),
+    ],
+)
+@pytest.mark.parametrize("model", ["gan", "wgan_gp", "vae"])
+def test_torchvision_sets_train_on_fake_files(run_train, tmp_path, data, maker, model) -> None:
+    maker(tmp_path / "data")
+    summary = run_train(
+        f"data={data}", f"model={model}", "iterations=2", "data.batch_size=8", "data.download=false"
+    )
+    assert summary["status"] == "completed" and summary["iterations_done"] == 2
