@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # The torch build pinned for this project's machines; pyproject.toml only declares ranges.
 TORCH_PIN ?= torch==2.14.1 torchvision==0.29.1
 
-.PHONY: train test lint bench clean-venv
+.PHONY: train test lint clean-venv
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
