@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 # The torch build pinned for this project's machines; pyproject.toml only declares ranges.
+LINT_PATHS := $(wildcard src tests scripts)
 TORCH_PIN ?= torch==2.14.1 torchvision==0.29.1
 
 .PHONY: train test lint clean-venv
@@ -18,13 +19,13 @@ train: $(VENV)/.installed
 	$(VENV)/bin/genlab-train $(ARGS)
 
 test: $(VENV)/.installed
-	$(PY) -m ruff check src tests scripts
-	$(PY) -m ruff format --check src tests scripts
+	$(PY) -m ruff check $(LINT_PATHS)
+	$(PY) -m ruff format --check $(LINT_PATHS)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
-	$(PY) -m ruff check --fix src tests scripts
-	$(PY) -m ruff format src tests scripts
+	$(PY) -m ruff check --fix $(LINT_PATHS)
+	$(PY) -m ruff format $(LINT_PATHS)
 
 clean-venv:
 	rm -rf $(VENV)
