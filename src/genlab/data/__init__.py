@@ -1,0 +1,1 @@
+"""LightningDataModules that keep a data set as one tensor on the training device."""

@@ -1,0 +1,94 @@
+"""Shared base of genlab's data modules: a whole data set as one tensor on the device."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import lightning as L
+import torch
+
+from genlab.data.tensor_batches import (
+    OVERFIT_SUBSET,
+    REFERENCE_SUBSET,
+    TensorBatches,
+    permutation,
+)
+
+
+class TensorDataModule(L.LightningDataModule):
+    """Holds a data set as one tensor and serves index-sampled blocks of batches.
+
+    Subclasses implement `load()` and set `kind` ("points" for 2-D mixtures, "images").
+    Data in model space is `stored * scale + offset` (images in [-1, 1]).
+    """
+
+    kind: str = "points"
+
+    def __init__(
+        self,
+        seed: int,
+        batch_size: int,
+        overfit_batches: int,
+        shape: Sequence[int],
+        bounded: bool,
+    ) -> None:
+        super().__init__()
+        self.seed = seed
+        self.batch_size = batch_size
+        self.overfit_batches = overfit_batches
+        self.shape = tuple(shape)
+        self.bounded = bounded
+        self.data: torch.Tensor | None = None
+        self.labels: torch.Tensor | None = None
+        self.scale = 1.0
+        self.offset = 0.0
+        self.num_steps: int | None = None
+        self.batches_per_step = 1
+
+    def load(self) -> tuple[torch.Tensor, torch.Tensor | None, float, float]:
+        """Return (stored data, labels or None, scale, offset)."""
+        raise NotImplementedError
+
+    def configure_loop(self, num_steps: int, batches_per_step: int) -> None:
+        """Set the number of training steps and real batches per step (from the model)."""
+        self.num_steps = num_steps
+        self.batches_per_step = batches_per_step
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.data is not None:
+            return
+        data, labels, self.scale, self.offset = self.load()
+        if tuple(data.shape[1:]) != self.shape:
+            raise ValueError(
+                f"{type(self).__name__}: loaded items of shape {list(data.shape[1:])}, but the"
+                f" config says data.shape={list(self.shape)}"
+            )
+        if self.overfit_batches > 0:
+            keep = permutation(data.shape[0], OVERFIT_SUBSET, self.seed)[: self.overfit_batches * self.batch_size]
+            data = data[keep]
+            labels = labels[keep] if labels is not None else None
+        self.data, self.labels = data, labels
+
+    def train_dataloader(self) -> TensorBatches:
+        if self.num_steps is None:
+            raise RuntimeError("call configure_loop() before training")
+        assert self.data is not None
+        device = self.trainer.strategy.root_device if self.trainer is not None else "cpu"
+        rank = self.trainer.global_rank if self.trainer is not None else 0
+        return TensorBatches(
+            data=self.data.to(device),
+            batch_size=self.batch_size,
+            batches_per_step=self.batches_per_step,
+            num_steps=self.num_steps,
+            seed=self.seed + rank,
+            scale=self.scale,
+            offset=self.offset,
+            shuffle=self.overfit_batches == 0,
+        )
+
+    def reference_batch(self, n: int) -> torch.Tensor:
+        """A fixed set of up to n real items in model space (CPU), the same for a given seed."""
+        self.setup()
+        assert self.data is not None
+        keep = permutation(self.data.shape[0], REFERENCE_SUBSET, self.seed)[:n]
+        return self.data[keep].float() * self.scale + self.offset

@@ -1,0 +1,51 @@
+"""Image data modules: scikit-learn's bundled digits and torchvision sets, in [-1, 1]."""
+
+from __future__ import annotations
+
+import torch
+
+from genlab.data import torchvision_sets
+from genlab.data.base import TensorDataModule
+
+
+class DigitsDataModule(TensorDataModule):
+    """scikit-learn's 8x8 digits (1,797 images with 17 grey levels, 0..16), offline."""
+
+    kind = "images"
+
+    def load(self) -> tuple[torch.Tensor, torch.Tensor, float, float]:
+        from sklearn.datasets import load_digits
+
+        digits = load_digits()
+        images = torch.as_tensor(digits.images, dtype=torch.float32).unsqueeze(1)
+        return images, torch.as_tensor(digits.target, dtype=torch.long), 2.0 / 16.0, -1.0
+
+
+class TorchvisionDataModule(TensorDataModule):
+    """MNIST, Fashion-MNIST or CIFAR-10 training split, kept as uint8 on the device."""
+
+    kind = "images"
+
+    def __init__(
+        self,
+        name: str,
+        root: str,
+        download: bool,
+        seed: int,
+        batch_size: int,
+        overfit_batches: int,
+        shape: list[int],
+        bounded: bool,
+    ) -> None:
+        super().__init__(seed, batch_size, overfit_batches, shape, bounded)
+        torchvision_sets.lookup(name)
+        self.name = name
+        self.root = root
+        self.download = download
+
+    def prepare_data(self) -> None:
+        torchvision_sets.ensure_files(self.name, self.root, self.download)
+
+    def load(self) -> tuple[torch.Tensor, torch.Tensor, float, float]:
+        images, labels = torchvision_sets.read_train(self.name, self.root)
+        return images, labels, 2.0 / 255.0, -1.0
