@@ -75,18 +75,22 @@ def test_toy_data_is_fixed_by_the_seed() -> None:
 
 def test_tensor_batches_blocks_and_exact_resume() -> None:
     data = torch.arange(50, dtype=torch.float32).unsqueeze(1)
-    batches = TensorBatches(data, 8, 3, 100, seed=0, scale=1.0, offset=0.0, shuffle=True)
-    first = [batches.next_block() for _ in range(4)]
-    assert first[0].shape == (3, 8, 1)
-    # every epoch (6 batches of 8 out of 50) draws distinct items
-    epoch = torch.cat([b.flatten() for b in first])[:48]
-    assert len(set(epoch.tolist())) == 48
-    state = batches.state_dict()
-    expected = [batches.next_block() for _ in range(3)]
-    resumed = TensorBatches(data, 8, 3, 100, seed=0, scale=1.0, offset=0.0, shuffle=True)
-    resumed.load_state_dict(state)
-    for a, b in zip(expected, [resumed.next_block() for _ in range(3)], strict=True):
-        assert torch.equal(a, b)
+
+    def batches(start: int = 0) -> TensorBatches:
+        return TensorBatches(data, 8, 3, 100, 0, 1.0, 0.0, shuffle=True, start_step=start)
+
+    stream = iter(batches())
+    blocks = [next(stream) for _ in range(7)]
+    assert blocks[0].shape == (3, 8, 1)
+    # one epoch is 6 batches of 8 distinct items out of 50 (drop-last), then a new order
+    first_epoch = torch.cat([b.flatten() for b in blocks[:2]])
+    assert len(set(first_epoch.tolist())) == 48
+    second_epoch = torch.cat([b.flatten() for b in blocks[2:4]])
+    assert not torch.equal(first_epoch, second_epoch)
+    # a loader started at step 4 yields exactly what the straight stream yields from step 4
+    resumed = iter(batches(start=4))
+    for expected in blocks[4:]:
+        assert torch.equal(next(resumed), expected)
     with pytest.raises(ValueError, match="batch_size 64 is larger"):
         TensorBatches(data, 64, 1, 1, 0, 1.0, 0.0, True)
 

@@ -35,16 +35,24 @@ def config_problems(cfg: DictConfig) -> list[str]:
     """Every problem found, each naming the config key, its value and the fix."""
     problems: list[str] = []
 
-    def at_least(key: str, value: Any, low: float, strict: bool = False) -> None:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    def at_least(
+        key: str, value: Any, low: float, strict: bool = False, integer: bool = False
+    ) -> None:
+        kinds = (int,) if integer else (int, float)
+        ok = isinstance(value, kinds) and not isinstance(value, bool)
         ok = ok and (value > low if strict else value >= low)
         if not ok:
             relation = ">" if strict else ">="
-            problems.append(f"{key}={value!r} must be a number {relation} {low}")
+            kind = "an integer" if integer else "a number"
+            problems.append(f"{key}={value!r} must be {kind} {relation} {low}")
 
-    at_least("iterations", cfg.iterations, 1)
-    at_least("log_every_n_iterations", cfg.log_every_n_iterations, 1)
-    at_least("data.batch_size", cfg.data.batch_size, 1)
+    at_least("iterations", cfg.iterations, 1, integer=True)
+    at_least("log_every_n_iterations", cfg.log_every_n_iterations, 1, integer=True)
+    at_least("data.batch_size", cfg.data.batch_size, 1, integer=True)
+    if cfg.get("optimized_direction") not in ("minimize", "maximize"):
+        problems.append(
+            f"optimized_direction={cfg.get('optimized_direction')!r}: use minimize or maximize"
+        )
     if cfg.seed is not None and (not isinstance(cfg.seed, int) or isinstance(cfg.seed, bool)):
         problems.append(f"seed={cfg.seed!r} must be an integer or null (null draws one)")
 
@@ -58,20 +66,30 @@ def config_problems(cfg: DictConfig) -> list[str]:
             f" {', '.join(PRECISIONS)}"
         )
 
+    accelerator = str(trainer.get("accelerator"))
+    if accelerator in ("gpu", "cuda"):
+        import torch  # only for GPU trainers: the one check that needs it
+
+        if not torch.cuda.is_available():
+            problems.append(
+                f"trainer.accelerator={accelerator} but this machine has no CUDA device: use"
+                " trainer.accelerator=auto (or cpu)"
+            )
+
     model = cfg.model
     for path, node in _nodes(model, "model"):
         if "lr" in node:
             at_least(f"{path}.lr", node.lr, 0, strict=True)
-    for key, low, strict in (
-        ("d_steps", 1, False),
-        ("n_critic", 1, False),
-        ("latent_dim", 1, False),
-        ("gp_lambda", 0, False),
-        ("beta", 0, False),
-        ("sigma", 0, True),
+    for key, low, strict, integer in (
+        ("d_steps", 1, False, True),
+        ("n_critic", 1, False, True),
+        ("latent_dim", 1, False, True),
+        ("gp_lambda", 0, False, False),
+        ("beta", 0, False, False),
+        ("sigma", 0, True, False),
     ):
         if key in model:
-            at_least(f"model.{key}", model[key], low, strict)
+            at_least(f"model.{key}", model[key], low, strict, integer)
     if model.get("likelihood") == "bernoulli" and not cfg.data.get("bounded", False):
         problems.append(
             "model.likelihood=bernoulli needs image data in [-1, 1] (data.bounded=true);"

@@ -2,23 +2,81 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import platform
+import socket
+import subprocess
+import sys
 import time
+from datetime import datetime, timezone
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 SUMMARY_FILE = "summary.json"
 STATUSES = ("running", "completed", "failed", "diverged")
+VERSIONED = ("torch", "lightning", "hydra-core", "torchmetrics", "genlab")
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def git_state(folder: Path) -> dict[str, Any]:
+    """The commit of the git checkout holding `folder` and whether its tree is dirty."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(folder), *args],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+
+    try:
+        return {
+            "git_commit": git("rev-parse", "HEAD"),
+            "git_dirty": bool(git("status", "--porcelain")),
+        }
+    except (OSError, subprocess.SubprocessError):
+        return {"git_commit": None, "git_dirty": None}
+
+
+def environment_facts(code_dir: Path) -> dict[str, Any]:
+    """Where and with what a run ran: commit, versions, host, command line."""
+    facts: dict[str, Any] = git_state(code_dir)
+    facts["python_version"] = platform.python_version()
+    for package in VERSIONED:
+        try:
+            facts[f"{package.split('-')[0]}_version"] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            facts[f"{package.split('-')[0]}_version"] = None
+    facts["host"] = socket.gethostname()
+    facts["command"] = " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
+    return facts
+
+
+def config_hash(resolved_yaml: str) -> str:
+    """sha256 of the resolved config text (first 16 hex digits)."""
+    return hashlib.sha256(resolved_yaml.encode()).hexdigest()[:16]
 
 
 class RunRecord:
-    """The static facts of a run, plus writing its summary as the run progresses."""
+    """The static facts of a run, plus writing its summary as the run progresses.
 
-    def __init__(self, run_dir: str | Path, facts: dict[str, Any]) -> None:
+    `prior_wall_seconds` carries the time a resumed run spent before this process.
+    """
+
+    def __init__(
+        self, run_dir: str | Path, facts: dict[str, Any], prior_wall_seconds: float = 0.0
+    ) -> None:
         self.run_dir = Path(run_dir)
         self.facts = dict(facts)
         self.started = time.time()
+        self.prior_wall_seconds = prior_wall_seconds
 
     @property
     def path(self) -> Path:
@@ -27,14 +85,16 @@ class RunRecord:
     def write(
         self, status: str, iterations_done: int, values: dict[str, float], **extra: Any
     ) -> dict[str, Any]:
-        """Write summary.json atomically; keys: facts, status, progress, then final values."""
+        """Write summary.json atomically; keys: status, facts, progress, then final values."""
         if status not in STATUSES:
             raise ValueError(f"unknown run status {status!r}")
         summary: dict[str, Any] = {
             "status": status,
             **self.facts,
             "iterations_done": iterations_done,
-            "wall_seconds": round(time.time() - self.started, 3),
+            "wall_seconds": round(self.prior_wall_seconds + time.time() - self.started, 3),
+            "updated_at": now_iso(),
+            "ended_at": None if status == "running" else now_iso(),
             **extra,
             **values,
         }

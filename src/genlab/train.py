@@ -16,13 +16,16 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from genlab import resolvers
 from genlab.config_checks import check_config
 from genlab.errors import GenlabError
-from genlab.run_record import RunRecord, read_summary
+from genlab.resume import Resume, prepare_resume
+from genlab.run_record import RunRecord, config_hash, environment_facts, now_iso, read_summary
 
 log = logging.getLogger("genlab.train")
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+resolvers.register()
 
 
 def resolve_seed(cfg: DictConfig) -> int:
@@ -38,50 +41,80 @@ def _hydra_facts() -> dict[str, Any]:
     from hydra.core.hydra_config import HydraConfig
 
     if not HydraConfig.initialized():
-        return {"overrides": [], "choices": {}}
+        return {"overrides": [], "choices": {}, "multirun": False}
     hydra_cfg = HydraConfig.get()
     return {
         "overrides": list(hydra_cfg.overrides.task),
         "choices": dict(hydra_cfg.runtime.choices),
+        "multirun": str(hydra_cfg.mode) == "RunMode.MULTIRUN",
     }
 
 
 def _run_config(cfg: DictConfig) -> DictConfig:
     """The config without Hydra's own node, fully resolved."""
     run_keys = [key for key in cfg if key != "hydra"]
-    return OmegaConf.create(
-        OmegaConf.to_container(OmegaConf.masked_copy(cfg, run_keys), resolve=True)
-    )
+    resolved = OmegaConf.to_container(OmegaConf.masked_copy(cfg, run_keys), resolve=True)
+    return OmegaConf.create(resolved)
+
+
+def worst_value(direction: str) -> float:
+    """What a failed or diverged run reports to a sweeper optimising in `direction`."""
+    return math.inf if direction == "minimize" else -math.inf
 
 
 def train(cfg: DictConfig) -> float | None:
     """Train one run as configured; returns the value named by cfg.optimized_metric, if any."""
     check_config(cfg)
+    hydra_facts = _hydra_facts()
+    resume: Resume | None = None
+    if cfg.resume is not None:
+        resume = prepare_resume(cfg, hydra_facts["overrides"])
+        cfg = resume.cfg
+        check_config(cfg)
     seed = resolve_seed(cfg)
     run_dir = Path(cfg.paths.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     resolved = _run_config(cfg)
-    (run_dir / "resolved_config.yaml").write_text(OmegaConf.to_yaml(resolved))
+    resolved_yaml = OmegaConf.to_yaml(resolved)
+    (run_dir / "resolved_config.yaml").write_text(resolved_yaml)
+    what_runs = OmegaConf.masked_copy(
+        resolved, [k for k in resolved if k not in ("paths", "resume")]
+    )
 
-    hydra_facts = _hydra_facts()
-    choices = hydra_facts["choices"]
-    record = RunRecord(
-        run_dir,
-        {
+    if resume is None:
+        choices = hydra_facts["choices"]
+        facts = {
             "model": choices.get("model"),
             "data": choices.get("data"),
             "net": choices.get("net"),
             "seed": seed,
             "overrides": hydra_facts["overrides"],
-            "iterations": int(cfg.iterations),
-            "run_dir": str(run_dir.resolve()),
-        },
+            "started_at": now_iso(),
+            "resumed_at": [],
+        }
+        prior_seconds = 0.0
+    else:
+        keep = ("model", "data", "net", "seed", "overrides", "started_at", "resumed_at")
+        facts = {key: resume.previous.get(key) for key in keep}
+        facts["resumed_at"] = [
+            *(facts["resumed_at"] or []),
+            {"iteration": resume.iteration, "time": now_iso()},
+        ]
+        prior_seconds = float(resume.previous.get("wall_seconds", 0.0))
+    facts.update(
+        iterations=int(cfg.iterations),
+        run_dir=str(run_dir.resolve()),
+        config_hash=config_hash(OmegaConf.to_yaml(what_runs)),
+        **environment_facts(CONF_DIR.parent),
     )
+    record = RunRecord(run_dir, facts, prior_wall_seconds=prior_seconds)
     try:
-        _fit(cfg, seed, record, OmegaConf.to_container(resolved))
+        _fit(cfg, seed, record, OmegaConf.to_container(resolved), resume)
     except BaseException as err:
-        if not record.path.exists() or read_summary(run_dir)["status"] == "running":
-            record.write("failed", 0, {}, error=f"{type(err).__name__}: {err}")
+        summary = read_summary(run_dir) if record.path.exists() else None
+        if summary is None or summary["status"] == "running":
+            done = summary["iterations_done"] if summary else 0
+            record.write("failed", done, {}, error=f"{type(err).__name__}: {err}")
         raise
 
     summary = read_summary(run_dir)
@@ -92,18 +125,37 @@ def train(cfg: DictConfig) -> float | None:
     if cfg.optimized_metric is None:
         return None
     value = summary.get(cfg.optimized_metric)
-    return float(value) if value is not None and math.isfinite(value) else None
+    if summary["status"] != "completed" or value is None or not math.isfinite(value):
+        return worst_value(cfg.optimized_direction)
+    return float(value)
 
 
-def _fit(cfg: DictConfig, seed: int, record: RunRecord, hparams: dict[str, Any]) -> None:
+def _fit(
+    cfg: DictConfig, seed: int, record: RunRecord, hparams: dict[str, Any], resume: Resume | None
+) -> None:
     from genlab.callbacks.summary import RunSummary
 
-    datamodule, model, trainer = build(cfg, seed, extra_callbacks=[RunSummary(record, hparams)])
-    trainer.fit(model, datamodule=datamodule)
+    datamodule, model, trainer = build(
+        cfg,
+        seed,
+        extra_callbacks=[RunSummary(record, hparams)],
+        resume_iteration=resume.iteration if resume else None,
+    )
+    ckpt_path = str(resume.checkpoint) if resume else None
+    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
 
 
-def build(cfg: DictConfig, seed: int, extra_callbacks: list[Any] | None = None) -> tuple[Any, ...]:
-    """Seed, then instantiate (datamodule, model, trainer) from a checked config."""
+def build(
+    cfg: DictConfig,
+    seed: int,
+    extra_callbacks: list[Any] | None = None,
+    resume_iteration: int | None = None,
+) -> tuple[Any, ...]:
+    """Seed, then instantiate (datamodule, model, trainer) from a checked config.
+
+    For a resumed run, TensorBoard drops events logged after the checkpoint (purge_step), so
+    the curves continue on one step axis.
+    """
     import lightning as L
     from hydra.utils import instantiate
 
@@ -118,7 +170,15 @@ def build(cfg: DictConfig, seed: int, extra_callbacks: list[Any] | None = None) 
     )
     callbacks = [ScalarLogger(int(cfg.log_every_n_iterations)), *(extra_callbacks or [])]
     callbacks += [instantiate(c) for c in (cfg.callbacks or {}).values() if c is not None]
-    loggers = [instantiate(lg) for lg in (cfg.logger or {}).values() if lg is not None]
+    loggers = []
+    for logger_cfg in (cfg.logger or {}).values():
+        if logger_cfg is None:
+            continue
+        tensorboard = str(logger_cfg.get("_target_", "")).endswith("TensorBoardLogger")
+        if resume_iteration is not None and tensorboard:
+            loggers.append(instantiate(logger_cfg, purge_step=resume_iteration + 1))
+        else:
+            loggers.append(instantiate(logger_cfg))
     trainer = instantiate(
         cfg.trainer,
         callbacks=callbacks,
@@ -128,15 +188,44 @@ def build(cfg: DictConfig, seed: int, extra_callbacks: list[Any] | None = None) 
     return datamodule, model, trainer
 
 
+def _log_traceback_to_files(err: BaseException) -> None:
+    """The full traceback goes to the run's log file only; the screen gets one message."""
+    record = logging.LogRecord(
+        log.name,
+        logging.ERROR,
+        __file__,
+        0,
+        "error details",
+        None,
+        (type(err), err, err.__traceback__),
+    )
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
+
+
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    """Console entry point (genlab-train / python -m genlab.train)."""
+    """Console entry point (genlab-train / python -m genlab.train).
+
+    Bad input exits with code 2 and one message. Inside a sweep (-m) a failing job is recorded
+    as failed and reports the worst value, so the sweep goes on.
+    """
+    multirun = _hydra_facts()["multirun"]
     try:
         return train(cfg)
     except GenlabError as err:
         print(f"genlab-train: error: {err}", file=sys.stderr)
-        log.debug("error details", exc_info=True)
+        _log_traceback_to_files(err)
+        if multirun:
+            return worst_value(cfg.optimized_direction)
         sys.exit(2)
+    except Exception as err:
+        if not multirun:
+            raise
+        log.error("job failed: %s: %s (traceback in the job's log file)", type(err).__name__, err)
+        _log_traceback_to_files(err)
+        return worst_value(cfg.optimized_direction)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from typing import Any
 
 import lightning as L
 from lightning.pytorch.loggers import TensorBoardLogger
+from omegaconf import OmegaConf
 
 from genlab.run_record import RunRecord
 
@@ -38,6 +39,14 @@ class RunSummary(L.Callback):
 
     def on_train_start(self, trainer: L.Trainer, pl_module: Any) -> None:
         self._write(trainer, pl_module, "running")
+        if pl_module.iteration > 0 or not trainer.is_global_zero:
+            return  # a resumed run logged its config when it started
+        config_text = "    " + OmegaConf.to_yaml(OmegaConf.create(self.hparams)).replace(
+            "\n", "\n    "
+        )
+        for logger in trainer.loggers:
+            if isinstance(logger, TensorBoardLogger):
+                logger.experiment.add_text("config", config_text, global_step=0)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: Any) -> None:
         status = "diverged" if pl_module.diverged_at is not None else "completed"

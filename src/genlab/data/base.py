@@ -64,7 +64,9 @@ class TensorDataModule(L.LightningDataModule):
                 f" config says data.shape={list(self.shape)}"
             )
         if self.overfit_batches > 0:
-            keep = permutation(data.shape[0], OVERFIT_SUBSET, self.seed)[: self.overfit_batches * self.batch_size]
+            keep = permutation(data.shape[0], OVERFIT_SUBSET, self.seed)[
+                : self.overfit_batches * self.batch_size
+            ]
             data = data[keep]
             labels = labels[keep] if labels is not None else None
         self.data, self.labels = data, labels
@@ -73,8 +75,11 @@ class TensorDataModule(L.LightningDataModule):
         if self.num_steps is None:
             raise RuntimeError("call configure_loop() before training")
         assert self.data is not None
-        device = self.trainer.strategy.root_device if self.trainer is not None else "cpu"
-        rank = self.trainer.global_rank if self.trainer is not None else 0
+        trainer = self.trainer
+        device = trainer.strategy.root_device if trainer is not None else "cpu"
+        rank = trainer.global_rank if trainer is not None else 0
+        # a resumed run has its iteration restored before the loader is built
+        start = trainer.lightning_module.iteration if trainer is not None else 0
         return TensorBatches(
             data=self.data.to(device),
             batch_size=self.batch_size,
@@ -84,6 +89,7 @@ class TensorDataModule(L.LightningDataModule):
             scale=self.scale,
             offset=self.offset,
             shuffle=self.overfit_batches == 0,
+            start_step=start,
         )
 
     def reference_batch(self, n: int) -> torch.Tensor:

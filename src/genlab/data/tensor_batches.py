@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import numpy as np
 import torch
-
 
 # Purposes of a permutation, so the streams they draw from never coincide.
 TRAIN_ORDER, OVERFIT_SUBSET, REFERENCE_SUBSET = 0, 1, 2
@@ -23,10 +21,10 @@ def permutation(num_items: int, purpose: int, *seed_parts: int) -> torch.Tensor:
 class TensorBatches:
     """Yields (batches_per_step, batch_size, *shape) blocks of real data in model space.
 
-    Each real batch takes the next batch_size indices of the current epoch's permutation; an
-    epoch ends when fewer than batch_size remain (drop-last). The order depends only on
-    (seed, epoch) and the position, so state_dict() / load_state_dict() resume it exactly.
-    Lightning saves and restores that state with the trainer's checkpoint.
+    Real batch b takes the (b mod k)-th run of batch_size indices of epoch (b div k)'s
+    permutation, k = items // batch_size (drop-last). Block i holds real batches
+    i*batches_per_step ... so the data for any step is a pure function of (seed, i): a resumed
+    run starts at its step, whatever the loader prefetched before the checkpoint.
     """
 
     def __init__(
@@ -39,6 +37,7 @@ class TensorBatches:
         scale: float,
         offset: float,
         shuffle: bool,
+        start_step: int = 0,
     ) -> None:
         if batch_size > data.shape[0]:
             raise ValueError(
@@ -53,33 +52,33 @@ class TensorBatches:
         self.scale = scale
         self.offset = offset
         self.shuffle = shuffle
-        self.epoch = 0
-        self.position = 0
+        self.start_step = start_step
+        self.batches_per_epoch = data.shape[0] // batch_size
+        self._order_epoch: int | None = None
         self._order: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return self.num_steps
 
-    def _epoch_order(self) -> torch.Tensor:
-        if self._order is None:
+    def _epoch_order(self, epoch: int) -> torch.Tensor:
+        if self._order_epoch != epoch:
             n = self.data.shape[0]
-            order = permutation(n, TRAIN_ORDER, self.seed, self.epoch) if self.shuffle else torch.arange(n)
-            self._order = order.to(self.data.device)
+            order = (
+                permutation(n, TRAIN_ORDER, self.seed, epoch) if self.shuffle else torch.arange(n)
+            )
+            self._order, self._order_epoch = order.to(self.data.device), epoch
+        assert self._order is not None
         return self._order
 
-    def _next_indices(self) -> torch.Tensor:
-        if self.position + self.batch_size > self.data.shape[0]:
-            self.epoch += 1
-            self.position = 0
-            self._order = None
-        indices = self._epoch_order()[self.position : self.position + self.batch_size]
-        self.position += self.batch_size
-        return indices
-
-    def next_block(self) -> torch.Tensor:
-        """The real data for one training step."""
-        indices = torch.cat([self._next_indices() for _ in range(self.batches_per_step)])
-        block = self.data[indices]
+    def block(self, step: int) -> torch.Tensor:
+        """The real data for training step `step` (0-based)."""
+        parts = []
+        first = step * self.batches_per_step
+        for batch in range(first, first + self.batches_per_step):
+            epoch, slot = divmod(batch, self.batches_per_epoch)
+            start = slot * self.batch_size
+            parts.append(self._epoch_order(epoch)[start : start + self.batch_size])
+        block = self.data[torch.cat(parts)]
         if block.dtype != torch.float32:
             block = block.float()
         if self.scale != 1.0 or self.offset != 0.0:
@@ -87,13 +86,7 @@ class TensorBatches:
         return block.view(self.batches_per_step, self.batch_size, *self.data.shape[1:])
 
     def __iter__(self) -> Iterator[torch.Tensor]:
+        step = self.start_step
         while True:
-            yield self.next_block()
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"epoch": self.epoch, "position": self.position}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.epoch = int(state["epoch"])
-        self.position = int(state["position"])
-        self._order = None
+            yield self.block(step)
+            step += 1

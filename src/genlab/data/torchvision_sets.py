@@ -16,9 +16,7 @@ from genlab.errors import DatasetMissingError
 def _read_idx_pair(folder: Path, images: str, labels: str) -> tuple[torch.Tensor, torch.Tensor]:
     from torchvision.datasets.mnist import read_image_file, read_label_file
 
-    return read_image_file(str(folder / images)).unsqueeze(1), read_label_file(
-        str(folder / labels)
-    )
+    return read_image_file(str(folder / images)).unsqueeze(1), read_label_file(str(folder / labels))
 
 
 def _read_mnist_train(folder: Path) -> tuple[torch.Tensor, torch.Tensor]:

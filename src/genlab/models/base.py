@@ -8,6 +8,8 @@ import lightning as L
 import torch
 from torch import Tensor
 
+from genlab import rng_state
+
 
 class GenerativeModel(L.LightningModule):
     """A generative model trained with manual optimisation, one iteration per training step.
@@ -30,6 +32,16 @@ class GenerativeModel(L.LightningModule):
         self.last_logged: dict[str, float] = {}
         self._scalar_sums: dict[str, Tensor] = {}
         self._scalar_counts: dict[str, int] = {}
+        self._restored_rng: dict[str, Any] | None = None
+
+    def on_train_start(self) -> None:
+        # Each rank draws its own noise (seed + rank); a resumed run continues its saved streams.
+        if self._restored_rng is not None:
+            rng_state.restore(self._restored_rng)
+            self._restored_rng = None
+            self._scalar_sums = {k: v.to(self.device) for k, v in self._scalar_sums.items()}
+        else:
+            rng_state.seed_all(self.seed + self.global_rank)
 
     # --- training -------------------------------------------------------------------------
     def training_iteration(self, real: Tensor) -> None:
@@ -93,7 +105,18 @@ class GenerativeModel(L.LightningModule):
 
     # --- checkpoint state beyond the weights and optimisers --------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["genlab"] = {"iteration": self.iteration}
+        checkpoint["genlab"] = {
+            "iteration": self.iteration,
+            "rng": rng_state.capture(),
+            "last_logged": dict(self.last_logged),
+            "scalar_sums": {k: v.detach().cpu() for k, v in self._scalar_sums.items()},
+            "scalar_counts": dict(self._scalar_counts),
+        }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        self.iteration = int(checkpoint["genlab"]["iteration"])
+        state = checkpoint["genlab"]
+        self.iteration = int(state["iteration"])
+        self._restored_rng = state["rng"]
+        self.last_logged = dict(state["last_logged"])
+        self._scalar_sums = dict(state["scalar_sums"])
+        self._scalar_counts = dict(state["scalar_counts"])

@@ -1,0 +1,81 @@
+"""resume=<run folder>: the run's own config, its last checkpoint, and the overrides allowed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from genlab.errors import ConfigError
+from genlab.run_record import SUMMARY_FILE, read_summary
+
+# Overrides a resume may carry: they change how long or how loudly, not what is trained.
+SAFE_KEYS = ("iterations", "trainer.enable_progress_bar", "callbacks.progress_bar.refresh_rate")
+
+
+@dataclass(frozen=True)
+class Resume:
+    """What a resumed run needs: its config, checkpoint, and the record so far."""
+
+    cfg: DictConfig
+    checkpoint: Path
+    iteration: int
+    previous: dict[str, Any]
+
+
+def _override_key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def load_checkpoint_iteration(path: Path) -> int:
+    """The iteration stored in a genlab checkpoint, read with weights_only loading."""
+    import torch
+
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        return int(checkpoint["genlab"]["iteration"])
+    except Exception as err:
+        raise ConfigError(
+            f"checkpoint {path} cannot be read ({type(err).__name__}: {err}); it is truncated or"
+            " not a genlab checkpoint: resume from a good copy or start a new run"
+        ) from err
+
+
+def prepare_resume(cfg: DictConfig, overrides: list[str]) -> Resume:
+    """The config to continue `cfg.resume` with, after checking the folder and the overrides."""
+    run_dir = Path(cfg.resume)
+    config_file = run_dir / ".hydra" / "config.yaml"
+    checkpoint = run_dir / "checkpoints" / "last.ckpt"
+    for needed in (config_file, run_dir / SUMMARY_FILE, checkpoint):
+        if not needed.is_file():
+            raise ConfigError(
+                f"resume={cfg.resume}: {needed} does not exist; resume takes the folder of a run"
+                " that saved a checkpoint (logs/runs/<date>_<time>)"
+            )
+    refused = [
+        o for o in overrides if _override_key(o) != "resume" and _override_key(o) not in SAFE_KEYS
+    ]
+    if refused:
+        raise ConfigError(
+            f"resume continues a run with its own config; refused overrides: {', '.join(refused)}."
+            f" Allowed: {', '.join(k + '=...' for k in SAFE_KEYS)} (e.g. iterations=N for more)"
+        )
+    previous = read_summary(run_dir)
+    run_cfg = OmegaConf.load(config_file)
+    with open_dict(run_cfg):
+        run_cfg.resume = str(cfg.resume)
+        run_cfg.seed = previous["seed"]  # the seed it ran with, also when it was drawn
+        for override in overrides:
+            key = _override_key(override)
+            if key in SAFE_KEYS:
+                OmegaConf.update(run_cfg, key, OmegaConf.select(cfg, key), force_add=True)
+    iteration = load_checkpoint_iteration(checkpoint)
+    if iteration >= run_cfg.iterations:
+        raise ConfigError(
+            f"resume={cfg.resume}: the checkpoint is at iteration {iteration} and the run is"
+            f" set to iterations={run_cfg.iterations}; pass iterations=N with N > {iteration}"
+            " to train longer"
+        )
+    return Resume(run_cfg, checkpoint, iteration, previous)
