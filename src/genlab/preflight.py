@@ -36,6 +36,9 @@ class PreflightChecks(Callback):
     """Hydra callback: refuse a run before its output folder exists, with one clear message."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        resume = config.get("resume")
+        if resume is not None and not Path(resume).is_dir():
+            _stop(f"resume={resume}: no such run folder; pass the folder of an earlier run")
         self._check(config, config.hydra.run.dir)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:

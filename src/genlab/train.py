@@ -57,6 +57,17 @@ def _run_config(cfg: DictConfig) -> DictConfig:
     return OmegaConf.create(resolved)
 
 
+def _what_runs(cfg: DictConfig) -> DictConfig:
+    """The resolved config with where-it-runs values (folders, resume) replaced by placeholders,
+    so two runs of the same experiment hash alike."""
+    placeholder = OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"])
+    with open_dict(placeholder):
+        for key in placeholder.paths:
+            placeholder.paths[key] = f"<paths.{key}>"
+        placeholder.resume = None
+    return _run_config(placeholder)
+
+
 def worst_value(direction: str) -> float:
     """What a failed or diverged run reports to a sweeper optimising in `direction`."""
     return math.inf if direction == "minimize" else -math.inf
@@ -77,10 +88,6 @@ def train(cfg: DictConfig) -> float | None:
     resolved = _run_config(cfg)
     resolved_yaml = OmegaConf.to_yaml(resolved)
     (run_dir / "resolved_config.yaml").write_text(resolved_yaml)
-    what_runs = OmegaConf.masked_copy(
-        resolved, [k for k in resolved if k not in ("paths", "resume")]
-    )
-
     if resume is None:
         choices = hydra_facts["choices"]
         facts = {
@@ -104,7 +111,7 @@ def train(cfg: DictConfig) -> float | None:
     facts.update(
         iterations=int(cfg.iterations),
         run_dir=str(run_dir.resolve()),
-        config_hash=config_hash(OmegaConf.to_yaml(what_runs)),
+        config_hash=config_hash(OmegaConf.to_yaml(_what_runs(cfg))),
         **environment_facts(CONF_DIR.parent),
     )
     record = RunRecord(run_dir, facts, prior_wall_seconds=prior_seconds)
