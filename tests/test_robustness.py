@@ -233,3 +233,22 @@ def test_bad_input_is_refused_before_training(tmp_path: Path, args, fragment: st
     assert fragment in result.stderr
     assert "Traceback" not in result.stderr
     assert not list(tmp_path.rglob("events.out.tfevents.*")), "training started"
+
+
+def test_best_checkpoint_follows_the_monitored_value(run_train, tmp_path: Path) -> None:
+    summary = run_train(
+        "model=vae",
+        "iterations=30",
+        "log_every_n_iterations=5",
+        "callbacks.checkpoint.every_n_iterations=5",
+        "callbacks.checkpoint.monitor=train/elbo",
+        "callbacks.checkpoint.mode=max",
+    )
+    best = torch.load(Path(summary["run_dir"]) / "checkpoints" / "best.ckpt", weights_only=True)
+    kept = [s for s in best["callbacks"].values() if "best" in s][0]["best"]
+    events = EventAccumulator(summary["tensorboard_dir"], size_guidance={"scalars": 0})
+    events.Reload()
+    elbo = {e.step: e.value for e in events.Scalars("train/elbo")}
+    best_step = max(elbo, key=elbo.get)
+    assert best["genlab"]["iteration"] == best_step
+    assert kept == pytest.approx(elbo[best_step], rel=1e-6)

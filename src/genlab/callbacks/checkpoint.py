@@ -1,10 +1,12 @@
-"""last.ckpt every N iterations, written atomically."""
+"""last.ckpt every N iterations (and best.ckpt by a logged value), written atomically."""
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 
@@ -15,19 +17,44 @@ log = logging.getLogger(__name__)
 
 
 class IterationCheckpoint(IterationCallback):
-    """Saves `dirpath/last.ckpt` every N iterations and at the end of training.
+    """Saves `dirpath/last.ckpt` every N iterations and at the end of training, and
+    `dirpath/best.ckpt` whenever the logged value `monitor` improves (`mode` min or max).
 
-    The file is written under a temporary name and renamed, so a kill during a save never
-    leaves a truncated last.ckpt. Non-finite weights are never saved over a good checkpoint.
+    Files are written under a temporary name and renamed, so a kill during a save never leaves
+    a truncated checkpoint. Non-finite weights are never saved over a good checkpoint.
     """
 
-    def __init__(self, dirpath: str, every_n_iterations: int) -> None:
+    def __init__(
+        self, dirpath: str, every_n_iterations: int, monitor: str | None, mode: str
+    ) -> None:
         super().__init__(every_n_iterations)
+        if mode not in ("min", "max"):
+            raise ValueError(f"callbacks.checkpoint.mode={mode!r}: use min or max")
         self.dirpath = Path(dirpath)
+        self.monitor = monitor
+        self.mode = mode
+        self.best: float | None = None
 
     @property
     def last_path(self) -> Path:
         return self.dirpath / "last.ckpt"
+
+    def _save(self, trainer: L.Trainer, name: str) -> None:
+        partial = self.dirpath / f"{name}.partial"
+        trainer.save_checkpoint(partial, weights_only=False)
+        if trainer.is_global_zero:
+            os.replace(partial, self.dirpath / name)
+
+    def _improved(self, module: GenerativeModel) -> bool:
+        value = module.last_logged.get(self.monitor) if self.monitor else None
+        if value is None or not math.isfinite(value):
+            return False
+        better = self.best is None or (
+            value < self.best if self.mode == "min" else value > self.best
+        )
+        if better:
+            self.best = value
+        return better
 
     def on_iteration(self, trainer: L.Trainer, module: GenerativeModel) -> None:
         if trainer.fast_dev_run or module.diverged_at is not None:
@@ -37,7 +64,12 @@ class IterationCheckpoint(IterationCallback):
             trainer.should_stop = True
             log.error("diverged: non-finite weights at iteration %d; not saved", module.iteration)
             return
-        partial = self.dirpath / "last.ckpt.partial"
-        trainer.save_checkpoint(partial, weights_only=False)
-        if trainer.is_global_zero:
-            os.replace(partial, self.last_path)
+        if self._improved(module):
+            self._save(trainer, "best.ckpt")
+        self._save(trainer, "last.ckpt")
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.best = state_dict["best"]

@@ -25,6 +25,8 @@ class ScalarLogger(IterationCallback):
         for logger in trainer.loggers:
             logger.log_metrics(means, step=module.iteration)
         bad = sorted(name for name, value in means.items() if not math.isfinite(value))
+        if not bad and not module.parameters_finite():
+            bad = ["weights"]
         if bad and module.diverged_at is None:
             module.diverged_at = module.iteration
             trainer.should_stop = True
