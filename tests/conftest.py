@@ -65,10 +65,26 @@ def _offline_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
     home = tmp_path_factory.mktemp("torch_home")
     monkeypatch.setenv("TORCH_HOME", str(home))
     monkeypatch.setenv("MPLBACKEND", "Agg")
+    # no test may reach the network: downloads fail at once, as they would offline
+    import torch
+
+    from genlab.data import torchvision_sets
+
+    def no_network(*args: object, **kwargs: object) -> None:
+        raise OSError("network access is disabled in tests")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", no_network)
+    monkeypatch.setattr(torchvision_sets, "download", no_network)
+
+
+@pytest.fixture(scope="session")
+def evaluator_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One cache of trained domain evaluators and real statistics for the whole session."""
+    return tmp_path_factory.mktemp("genlab_cache")
 
 
 @pytest.fixture
-def run_train(tmp_path: Path) -> Callable[..., dict[str, Any]]:
+def run_train(tmp_path: Path, evaluator_cache: Path) -> Callable[..., dict[str, Any]]:
     """Train in-process with fast settings; returns the run's summary.json as a dict."""
     from genlab.run_record import read_summary
     from genlab.train import train

@@ -65,7 +65,9 @@ def test_ring_and_grid_mixtures_follow_the_protocol() -> None:
 
 def test_toy_data_is_fixed_by_the_seed() -> None:
     def load(seed: int) -> torch.Tensor:
-        dm = GaussianMixtureDataModule("ring", 8, 1.0, None, 0.01, 1000, seed, 64, 0, [2], False)
+        dm = GaussianMixtureDataModule(
+            "ring", 8, 1.0, None, 0.01, 1000, "ring8", seed, 64, 0, [2], False
+        )
         dm.setup()
         return dm.data
 
@@ -148,6 +150,11 @@ def test_failed_download_is_reported_with_its_reason(tmp_path: Path, monkeypatch
 def test_torchvision_sets_train_on_fake_files(run_train, tmp_path, data, maker, model) -> None:
     maker(tmp_path / "data")
     summary = run_train(
-        f"data={data}", f"model={model}", "iterations=2", "data.batch_size=8", "data.download=false"
+        f"data={data}",
+        f"model={model}",
+        "iterations=2",
+        "data.batch_size=8",
+        "data.download=false",
+        "metrics=none",
     )
     assert summary["status"] == "completed" and summary["iterations_done"] == 2

@@ -148,6 +148,9 @@ def _fit(
         extra_callbacks=[RunSummary(record, hparams)],
         resume_iteration=resume.iteration if resume else None,
     )
+    for callback in trainer.callbacks:
+        if hasattr(callback, "suite"):
+            record.facts.update(callback.suite.identity())
     ckpt_path = str(resume.checkpoint) if resume else None
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
 
@@ -171,11 +174,14 @@ def build(
     L.seed_everything(seed, workers=True, verbose=False)
     datamodule = instantiate(cfg.data)
     datamodule.prepare_data()  # missing data sets stop the run here, before any model work
+    metrics = _metrics_callback(cfg, datamodule)  # so do missing Inception weights
     model = instantiate(cfg.model, _convert_="all")
     datamodule.configure_loop(
         num_steps=int(cfg.iterations), batches_per_step=model.real_batches_per_iteration
     )
-    callbacks = [ScalarLogger(int(cfg.log_every_n_iterations)), *(extra_callbacks or [])]
+    callbacks = [ScalarLogger(int(cfg.log_every_n_iterations))]
+    callbacks += [metrics] if metrics is not None else []
+    callbacks += extra_callbacks or []
     callbacks += [instantiate(c) for c in (cfg.callbacks or {}).values() if c is not None]
     loggers = []
     for logger_cfg in (cfg.logger or {}).values():
@@ -193,6 +199,27 @@ def build(
         max_steps=int(cfg.iterations) * model.optimizer_steps_per_iteration,
     )
     return datamodule, model, trainer
+
+
+def _metrics_callback(cfg: DictConfig, datamodule: Any) -> Any:
+    """The metrics callback with its suite set up (extractors, real statistics), or None."""
+    from hydra.utils import instantiate
+
+    from genlab.callbacks.metrics import MetricsCallback
+
+    if cfg.metrics.suite is None:
+        return None
+    import torch
+
+    suite = instantiate(cfg.metrics.suite)
+    with torch.random.fork_rng():  # building extractors must not move the run's RNG streams
+        suite.setup(datamodule, cfg.paths.cache_dir)
+    return MetricsCallback(
+        suite,
+        every_n_iterations=int(cfg.metrics.every_n_iterations),
+        num_samples=int(cfg.metrics.num_samples),
+        batch_size=int(cfg.metrics.batch_size),
+    )
 
 
 def _log_traceback_to_files(err: BaseException) -> None:

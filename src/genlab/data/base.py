@@ -26,6 +26,7 @@ class TensorDataModule(L.LightningDataModule):
 
     def __init__(
         self,
+        name: str,
         seed: int,
         batch_size: int,
         overfit_batches: int,
@@ -33,6 +34,7 @@ class TensorDataModule(L.LightningDataModule):
         bounded: bool,
     ) -> None:
         super().__init__()
+        self.name = name
         self.seed = seed
         self.batch_size = batch_size
         self.overfit_batches = overfit_batches

@@ -37,7 +37,7 @@ class TorchvisionDataModule(TensorDataModule):
         shape: list[int],
         bounded: bool,
     ) -> None:
-        super().__init__(seed, batch_size, overfit_batches, shape, bounded)
+        super().__init__(name, seed, batch_size, overfit_batches, shape, bounded)
         torchvision_sets.lookup(name)
         self.name = name
         self.root = root

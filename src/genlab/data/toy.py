@@ -52,13 +52,14 @@ class GaussianMixtureDataModule(TensorDataModule):
         spacing: float | None,
         std: float,
         num_samples: int,
+        name: str,
         seed: int,
         batch_size: int,
         overfit_batches: int,
         shape: list[int],
         bounded: bool,
     ) -> None:
-        super().__init__(seed, batch_size, overfit_batches, shape, bounded)
+        super().__init__(name, seed, batch_size, overfit_batches, shape, bounded)
         if layout == "ring":
             if radius is None:
                 raise ValueError("a ring mixture needs data.radius")

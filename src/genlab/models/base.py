@@ -10,6 +10,8 @@ from torch import Tensor
 
 from genlab import rng_state
 
+METRIC_NOISE_OFFSET = 1_000_003  # the metric noise stream is seed + this, the image grids use seed
+
 
 class GenerativeModel(L.LightningModule):
     """A generative model trained with manual optimisation, one iteration per training step.
@@ -63,6 +65,11 @@ class GenerativeModel(L.LightningModule):
         """The run's fixed evaluation noise: the same n latents for a given seed."""
         generator = torch.Generator().manual_seed(self.seed)
         return torch.randn(n, self.latent_dim, generator=generator).to(self.device)
+
+    def metric_noise(self, n: int) -> Tensor:
+        """The latents metrics are computed on (CPU): fixed by the seed, apart from eval_noise."""
+        generator = torch.Generator().manual_seed(METRIC_NOISE_OFFSET + self.seed)
+        return torch.randn(n, self.latent_dim, generator=generator)
 
     @torch.no_grad()
     def sample(self, n: int, z: Tensor | None = None) -> Tensor:

@@ -18,32 +18,51 @@ class AdversarialLoss:
     probabilistic: bool  # scores are logits of P(real)
 
 
+# Named functions, not lambdas: models are pickled into ddp_spawn workers.
 def _bce_discriminator(real: Tensor, fake: Tensor) -> Tensor:
     # -log D(x) - log(1 - D(G(z))) with D = sigmoid(score)
     return F.softplus(-real).mean() + F.softplus(fake).mean()
 
 
+def _ns_generator(fake: Tensor) -> Tensor:
+    return F.softplus(-fake).mean()  # -log D(G(z))
+
+
+def _minimax_generator(fake: Tensor) -> Tensor:
+    return -F.softplus(fake).mean()  # log(1 - D(G(z)))
+
+
+def _lsgan_discriminator(real: Tensor, fake: Tensor) -> Tensor:
+    return 0.5 * ((real - 1).pow(2).mean() + fake.pow(2).mean())
+
+
+def _lsgan_generator(fake: Tensor) -> Tensor:
+    return 0.5 * (fake - 1).pow(2).mean()
+
+
+def _hinge_discriminator(real: Tensor, fake: Tensor) -> Tensor:
+    return F.relu(1 - real).mean() + F.relu(1 + fake).mean()
+
+
+def _critic_discriminator(real: Tensor, fake: Tensor) -> Tensor:
+    return fake.mean() - real.mean()
+
+
+def _critic_generator(fake: Tensor) -> Tensor:
+    return -fake.mean()
+
+
 ADVERSARIAL_LOSSES: dict[str, AdversarialLoss] = {
-    # Goodfellow et al. 2014: G maximises log D(G(z)) (the "non-saturating" trick).
-    "ns": AdversarialLoss(_bce_discriminator, lambda fake: F.softplus(-fake).mean(), True),
-    # Goodfellow et al. 2014: G minimises log(1 - D(G(z))) (the original minimax game).
-    "minimax": AdversarialLoss(_bce_discriminator, lambda fake: -F.softplus(fake).mean(), True),
+    # Goodfellow et al. 2014, with the non-saturating generator loss.
+    "ns": AdversarialLoss(_bce_discriminator, _ns_generator, True),
+    # Goodfellow et al. 2014, the original minimax game.
+    "minimax": AdversarialLoss(_bce_discriminator, _minimax_generator, True),
     # Mao et al. 2017 (LSGAN), targets a=0, b=1, c=1.
-    "lsgan": AdversarialLoss(
-        lambda real, fake: 0.5 * ((real - 1).pow(2).mean() + fake.pow(2).mean()),
-        lambda fake: 0.5 * (fake - 1).pow(2).mean(),
-        False,
-    ),
-    # Lim & Ye 2017 / Miyato et al. 2018 (hinge).
-    "hinge": AdversarialLoss(
-        lambda real, fake: F.relu(1 - real).mean() + F.relu(1 + fake).mean(),
-        lambda fake: -fake.mean(),
-        False,
-    ),
+    "lsgan": AdversarialLoss(_lsgan_discriminator, _lsgan_generator, False),
+    # Lim & Ye 2017 / Miyato et al. 2018 (hinge); the generator maximises the critic's score.
+    "hinge": AdversarialLoss(_hinge_discriminator, _critic_generator, False),
     # Arjovsky et al. 2017 (Wasserstein critic; needs a Lipschitz constraint such as the GP).
-    "wasserstein": AdversarialLoss(
-        lambda real, fake: fake.mean() - real.mean(), lambda fake: -fake.mean(), False
-    ),
+    "wasserstein": AdversarialLoss(_critic_discriminator, _critic_generator, False),
 }
 
 

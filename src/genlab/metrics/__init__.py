@@ -1,0 +1,1 @@
+"""Sample-quality metrics: Inception and domain-classifier FID / IS / KID, mode coverage."""

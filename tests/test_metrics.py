@@ -1,0 +1,225 @@
+"""Metrics: coverage on hand-made samples, domain evaluators, KID / IS properties, logging,
+the missing-weights message, and DDP = one process on the same samples."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+import urllib.error
+from pathlib import Path
+
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from conftest import FAST, compose_config, fast_overrides, genlab_env
+from genlab.data.images import DigitsDataModule
+from genlab.data.toy import GaussianMixture2D
+from genlab.errors import GenlabError
+from genlab.evaluate import evaluate_checkpoint
+from genlab.metrics import evaluators
+from genlab.metrics.coverage import mode_coverage
+from genlab.metrics.feature_statistics import (
+    GaussianStatistics,
+    frechet_distance,
+    inception_score,
+    kernel_inception_distance,
+)
+from genlab.metrics.suites import obtain_evaluator
+from genlab.train import train
+
+RING = GaussianMixture2D.ring(8, 1.0, 0.01)
+GRID = GaussianMixture2D.grid(25, 2.0, 0.05)
+
+
+def test_coverage_counts_hand_made_samples() -> None:
+    on_every_centre = RING.centres.repeat(10, 1)
+    full = mode_coverage(on_every_centre, RING.centres, RING.std, 3.0)
+    assert (full.modes, full.high_quality, full.mode_kl) == (8, 1.0, 0.0)
+
+    three_modes = RING.centres[:3].repeat(5, 1) + 0.02  # within 3 std of centres 0, 1, 2
+    three = mode_coverage(three_modes, RING.centres, RING.std, 3.0)
+    assert three.modes == 3 and three.high_quality == 1.0
+    assert three.mode_kl == pytest.approx(math.log(8 / 3))
+
+    # half the samples between modes: high quality 0.5, the rest on one mode
+    mixed = torch.cat([torch.zeros(10, 2), RING.centres[:1].repeat(10, 1)])
+    half = mode_coverage(mixed, RING.centres, RING.std, 3.0)
+    assert (half.modes, half.high_quality) == (1, 0.5)
+    assert half.mode_kl == pytest.approx(math.log(8))
+
+    nowhere = mode_coverage(torch.full((50, 2), 10.0), RING.centres, RING.std, 3.0)
+    assert (nowhere.modes, nowhere.high_quality, nowhere.mode_kl) == (0, 0.0, math.log(8))
+
+
+@pytest.mark.parametrize(("mixture", "modes"), [(RING, 8), (GRID, 25)])
+def test_real_mixture_samples_cover_every_mode(mixture: GaussianMixture2D, modes: int) -> None:
+    points, _ = mixture.sample(2500, torch.Generator().manual_seed(0))
+    coverage = mode_coverage(points, mixture.centres, mixture.std, 3.0)
+    assert coverage.modes == modes
+    assert coverage.high_quality > 0.9
+    assert coverage.mode_kl < 0.02
+
+
+def test_frechet_distance_closed_form() -> None:
+    torch.manual_seed(0)
+    a = torch.randn(20000, 2, dtype=torch.float64)
+    b = a * 2 + torch.tensor([3.0, 0.0], dtype=torch.float64)
+    # N(0, I) vs N((3, 0), 4I): 9 + 2 + 8 - 2 * 2 * 2 = 11
+    assert frechet_distance(GaussianStatistics.of(a), GaussianStatistics.of(b)) == pytest.approx(
+        11.0, rel=0.02
+    )
+    assert frechet_distance(GaussianStatistics.of(a), GaussianStatistics.of(a)) == pytest.approx(
+        0.0, abs=1e-9
+    )
+
+
+def test_inception_score_and_kid_properties() -> None:
+    torch.manual_seed(0)
+    confident_diverse = torch.eye(10).repeat(200, 1) * 50  # sure of each class, all classes
+    is_mean, _ = inception_score(confident_diverse, splits=10)
+    assert 9.0 < is_mean <= 10.0  # exp(entropy of each split's class histogram)
+    collapsed = torch.eye(10)[:1].repeat(2000, 1) * 50
+    assert inception_score(collapsed, splits=10)[0] == pytest.approx(1.0)
+    assert inception_score(torch.zeros(100, 10), splits=10)[0] == pytest.approx(1.0)
+    assert inception_score(confident_diverse, 10) == inception_score(confident_diverse, 10)
+    a, b = torch.randn(300, 16), torch.randn(300, 16)
+    same, _ = kernel_inception_distance(a, b, subsets=20, subset_size=100)
+    shifted, _ = kernel_inception_distance(a, b + 1.0, subsets=20, subset_size=100)
+    assert abs(same) < 0.05 < shifted
+
+
+def test_digits_evaluator_is_accurate_and_separates_real_from_noise(evaluator_cache: Path) -> None:
+    from omegaconf import OmegaConf
+
+    domain = OmegaConf.load(Path(__file__).parents[1] / "conf" / "metrics" / "domain.yaml")
+    settings = evaluators.EvaluatorSettings(
+        domain.suite.train_steps, domain.suite.train_batch_size, domain.suite.train_lr
+    )
+    dm = DigitsDataModule("digits", 0, 64, 0, [1, 8, 8], True)
+    dm.setup()
+    images = dm.data * dm.scale + dm.offset
+    evaluator = obtain_evaluator("digits", images, dm.labels, settings, evaluator_cache)
+    assert evaluator.accuracy >= 0.95
+    # the cached copy is the same network
+    reloaded = evaluators.load_evaluator(
+        evaluators.evaluator_path(evaluator_cache, "digits", settings)
+    )
+    assert reloaded.content_hash == evaluator.content_hash
+
+    train_idx, held_idx = evaluators.split_held_out(len(images))
+    with torch.no_grad():
+        features = {
+            name: evaluator.net(x)[0]
+            for name, x in {
+                "train": images[train_idx],
+                "held": images[held_idx],
+                "noise": torch.rand(len(held_idx), 1, 8, 8) * 2 - 1,
+            }.items()
+        }
+    stats = {k: GaussianStatistics.of(v) for k, v in features.items()}
+    real_vs_real = frechet_distance(stats["train"], stats["held"])
+    real_vs_noise = frechet_distance(stats["train"], stats["noise"])
+    assert real_vs_real * 20 < real_vs_noise
+
+
+def test_metrics_are_logged_and_summarised(run_train) -> None:
+    summary = run_train("iterations=10", "metrics.every_n_iterations=4", "metrics.num_samples=500")
+    events = EventAccumulator(summary["tensorboard_dir"], size_guidance={"scalars": 0})
+    events.Reload()
+    assert [e.step for e in events.Scalars("metrics/modes")] == [4, 8, 10]
+    for name in ("modes", "high_quality", "mode_kl", "frechet_2d"):
+        assert math.isfinite(summary[f"metrics/{name}"])
+    assert events.Scalars("metrics/frechet_2d")[-1].value == pytest.approx(
+        summary["metrics/frechet_2d"], rel=1e-6
+    )
+
+
+def test_domain_metrics_carry_the_data_set_and_evaluator_identity(run_train) -> None:
+    summary = run_train("data=digits", "iterations=2", "metrics.num_samples=200")
+    assert summary["evaluator_digits_accuracy"] >= 0.95
+    assert len(summary["evaluator_digits_hash"]) == 16
+    for name in ("fid_digits", "is_digits", "classes_digits", "class_kl_digits"):
+        assert math.isfinite(summary[f"metrics/{name}"]), name
+    assert "metrics/fid" not in summary
+
+
+def test_missing_inception_weights_stop_before_training(tmp_path: Path, monkeypatch) -> None:
+    from test_data import make_fake_cifar10
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    make_fake_cifar10(tmp_path / "data")
+    cfg = compose_config(
+        tmp_path,
+        fast_overrides([f"paths.root_dir={tmp_path}", "data=cifar10", "data.download=false"]),
+    )
+    with pytest.raises(GenlabError) as err:
+        train(cfg)
+    message = str(err.value)
+    assert "weights-inception-2015-12-05-6726825d.pth" in message
+    assert "metrics.inception_weights" in message and "https://" in message
+    assert not list(tmp_path.rglob("events.out.tfevents.*"))
+
+
+def test_missing_inception_weights_file_exits_nonzero(tmp_path: Path) -> None:
+    from test_data import make_fake_cifar10
+
+    make_fake_cifar10(tmp_path / "data")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "genlab.train",
+            f"paths.root_dir={tmp_path}",
+            "data=cifar10",
+            "data.download=false",
+            f"metrics.inception_weights={tmp_path / 'nowhere.pth'}",
+        ],
+        capture_output=True,
+        text=True,
+        env=genlab_env(tmp_path),
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert result.returncode == 2
+    assert "metrics.inception_weights=" in result.stderr and "no such file" in result.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("data", ["ring8", "digits"])
+def test_ddp_metrics_equal_one_process_on_the_same_samples(
+    tmp_path: Path, evaluator_cache: Path, data: str
+) -> None:
+    overrides = fast_overrides([f"data={data}"])[len(FAST) :] if data == "ring8" else []
+    args = [
+        f"paths.root_dir={tmp_path}",
+        f"paths.cache_dir={evaluator_cache}",
+        f"data={data}",
+        "trainer=ddp_cpu",
+        "iterations=6",
+        "metrics.num_samples=301",  # not a multiple of the world size
+        "hydra.run.dir=ddp",
+        *(FAST if data == "ring8" else fast_overrides([f"data={data}"])[:8]),
+        *overrides,
+    ]
+    result = subprocess.run(
+        [sys.executable, "-m", "genlab.train", *args],
+        capture_output=True,
+        text=True,
+        env=genlab_env(tmp_path),
+        cwd=tmp_path,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    from genlab.run_record import read_summary
+
+    logged = read_summary(tmp_path / "ddp")
+    single = evaluate_checkpoint(tmp_path / "ddp" / "checkpoints" / "last.ckpt", [])
+    metric_keys = [k for k in single if k.startswith("metrics/")]
+    assert len(metric_keys) >= 4
+    for key in metric_keys:
+        assert logged[key] == pytest.approx(single[key], rel=1e-6, abs=1e-9), key
