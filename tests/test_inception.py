@@ -9,8 +9,6 @@ import pytest
 import torch
 from PIL import Image
 
-pytestmark = pytest.mark.slow  # full Inception at 299x299: seconds per image batch on a CPU
-
 
 @pytest.fixture(scope="module")
 def random_inception(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -37,6 +35,7 @@ def _image_folder(root: Path, seed: int, n: int, shift: int) -> Path:
     return root
 
 
+@pytest.mark.slow  # full Inception at 299x299: about 7 images/s on this CPU
 def test_fid_and_is_agree_with_torch_fidelity(
     random_inception: Path, tmp_path: Path, monkeypatch
 ) -> None:
@@ -61,3 +60,19 @@ def test_fid_and_is_agree_with_torch_fidelity(
     assert ours["fid"] == pytest.approx(theirs["frechet_inception_distance"], rel=1e-6)
     assert ours["is"] == pytest.approx(theirs["inception_score_mean"], rel=1e-6)
     assert ours["is_std"] == pytest.approx(theirs["inception_score_std"], rel=1e-5, abs=1e-9)
+
+
+def test_image_sets_load_from_npz_in_either_layout(tmp_path: Path) -> None:
+    from genlab.fid import load_images
+
+    rng = np.random.default_rng(0)
+    nhwc = rng.integers(0, 256, size=(4, 8, 8, 3), dtype=np.uint8)
+    np.savez(tmp_path / "nhwc.npz", nhwc)
+    np.savez(tmp_path / "nchw.npz", nhwc.transpose(0, 3, 1, 2))
+    np.savez(tmp_path / "grey.npz", nhwc[..., :1])
+    a, b = load_images(tmp_path / "nhwc.npz"), load_images(tmp_path / "nchw.npz")
+    assert a.shape == (4, 3, 8, 8) and torch.equal(a, b)
+    assert load_images(tmp_path / "grey.npz").shape == (4, 3, 8, 8)
+    np.savez(tmp_path / "float.npz", nhwc.astype(np.float32))
+    with pytest.raises(SystemExit, match="uint8"):
+        load_images(tmp_path / "float.npz")

@@ -93,9 +93,9 @@ def test_inception_score_and_kid_properties() -> None:
 def test_digits_evaluator_is_accurate_and_separates_real_from_noise(evaluator_cache: Path) -> None:
     from omegaconf import OmegaConf
 
-    domain = OmegaConf.load(Path(__file__).parents[1] / "conf" / "metrics" / "domain.yaml")
+    train_cfg = OmegaConf.load(Path(__file__).parents[1] / "conf" / "train.yaml")
     settings = evaluators.EvaluatorSettings(
-        domain.suite.train_steps, domain.suite.train_batch_size, domain.suite.train_lr
+        train_cfg.evaluator.train_steps, train_cfg.evaluator.batch_size, train_cfg.evaluator.lr
     )
     dm = DigitsDataModule("digits", 0, 64, 0, [1, 8, 8], True)
     dm.setup()
@@ -223,3 +223,42 @@ def test_ddp_metrics_equal_one_process_on_the_same_samples(
     assert len(metric_keys) >= 4
     for key in metric_keys:
         assert logged[key] == pytest.approx(single[key], rel=1e-6, abs=1e-9), key
+
+
+def test_train_evaluator_command_is_deterministic(tmp_path: Path) -> None:
+    from genlab.train_evaluator import run
+
+    args = ["data=digits", f"paths.cache_dir={tmp_path}", "evaluator.train_steps=60"]
+    first, second = run(args), run(args)
+    assert first == second  # same weights: same content hash
+    assert Path(first["path"]).is_file()
+    with pytest.raises(GenlabError, match="no domain evaluator"):
+        run(["data=ring8"])
+
+
+def test_stacked_mnist_modes_and_training(run_train, tmp_path: Path) -> None:
+    from test_data import make_fake_mnist
+
+    from genlab.metrics.suites import StackedMnistSuite
+
+    suite = StackedMnistSuite(10, 16, 1e-3, 64)
+    counts = suite.score({"mode": torch.tensor([7, 7, 123, 999])})
+    assert counts["stacked_modes"] == 3.0
+    p = torch.tensor([0.5, 0.25, 0.25], dtype=torch.float64)
+    assert counts["stacked_kl"] == pytest.approx(float((p * (p * 1000).log()).sum()))
+
+    make_fake_mnist(tmp_path / "data", n=60)
+    summary = run_train(
+        "data=stacked_mnist",
+        "data.num_samples=64",
+        "data.batch_size=16",
+        "data.download=false",
+        "iterations=2",
+        "evaluator.train_steps=5",
+        "metrics.num_samples=50",
+        "metrics.batch_size=25",
+        "net.generator.base_channels=8",
+        "net.discriminator.base_channels=8",
+    )
+    assert summary["status"] == "completed"
+    assert 1 <= summary["metrics/stacked_modes"] <= 50

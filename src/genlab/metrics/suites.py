@@ -89,6 +89,18 @@ class CoverageSuite(MetricSuite):
         }
 
 
+def cached_tensor(path: Path, compute: Any) -> torch.Tensor:
+    """A tensor cached in `path` (written atomically), computed on a miss."""
+    if path.is_file():
+        return torch.load(path, map_location="cpu", weights_only=True)
+    value = compute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    torch.save(value, partial)
+    partial.replace(path)
+    return value
+
+
 def _batched(fn: Any, images: torch.Tensor, batch_size: int) -> list[Any]:
     return [fn(images[i : i + batch_size]) for i in range(0, len(images), batch_size)]
 
@@ -127,7 +139,11 @@ class DomainSuite(MetricSuite):
         )
         self.net = self.evaluator.net
         real = images if self.num_real_samples is None else images[: self.num_real_samples]
-        self.real = GaussianStatistics.of(self.extract(real)["features"])
+        name = f"{self.data}-{self.evaluator.content_hash}-{len(real)}.pt"
+        features = cached_tensor(
+            Path(cache_dir) / "stats" / name, lambda: self.extract(real)["features"]
+        )
+        self.real = GaussianStatistics.of(features)
 
     @torch.no_grad()
     def extract(self, samples: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -208,16 +224,11 @@ class InceptionSuite(MetricSuite):
         self.net = InceptionFeatures(weights)
         datamodule.setup()
         n = len(datamodule.data) if self.num_real_samples is None else self.num_real_samples
-        stats_path = Path(cache_dir) / "stats" / f"{datamodule.name}-inception-{n}.pt"
-        if stats_path.is_file():
-            self.real_features = torch.load(stats_path, weights_only=True)
-        else:
-            real = datamodule.data[:n].float() * datamodule.scale + datamodule.offset
-            self.real_features = self.extract(real)["pool"]
-            stats_path.parent.mkdir(parents=True, exist_ok=True)
-            partial = stats_path.with_suffix(".partial")
-            torch.save(self.real_features, partial)
-            partial.replace(stats_path)
+        real = datamodule.data[:n].float() * datamodule.scale + datamodule.offset
+        self.real_features = cached_tensor(
+            Path(cache_dir) / "stats" / f"{datamodule.name}-inception-{n}.pt",
+            lambda: self.extract(real)["pool"],
+        )
         self.real = GaussianStatistics.of(self.real_features)
 
     @torch.no_grad()
@@ -246,3 +257,48 @@ class InceptionSuite(MetricSuite):
 
     def identity(self) -> dict[str, Any]:
         return {"inception_weights": "pt_inception-2015-12-05 (torch-fidelity)"}
+
+
+class StackedMnistSuite(MetricSuite):
+    """Stacked MNIST modes: each colour channel classified by the MNIST evaluator, the three
+    digits give one of 1,000 modes. Reported: modes hit (of 1,000) and KL of the mode histogram
+    to uniform (nats)."""
+
+    num_modes = 1000
+
+    def __init__(self, train_steps: int, train_batch_size: int, train_lr: float, batch_size: int):
+        self.settings = evaluators.EvaluatorSettings(train_steps, train_batch_size, train_lr)
+        self.batch_size = batch_size
+
+    def setup(self, datamodule: Any, cache_dir: str | Path) -> None:
+        mnist = getattr(datamodule, "digit_images", None)
+        if mnist is None:
+            raise ConfigError(
+                f"metrics=stacked_mnist needs data=stacked_mnist, not data={datamodule.name}"
+            )
+        images, labels = datamodule.digit_images()
+        self.evaluator = obtain_evaluator("mnist", images, labels, self.settings, cache_dir)
+        self.net = self.evaluator.net
+
+    @torch.no_grad()
+    def extract(self, samples: torch.Tensor) -> dict[str, torch.Tensor]:
+        device = next(self.net.parameters()).device
+        digits = []
+        for channel in range(3):
+            parts = _batched(
+                lambda b, c=channel: self.net(b[:, c : c + 1].to(device))[1].argmax(dim=1),
+                samples,
+                self.batch_size,
+            )
+            digits.append(torch.cat(parts).cpu())
+        return {"mode": digits[0] * 100 + digits[1] * 10 + digits[2]}
+
+    def score(self, features: dict[str, torch.Tensor]) -> dict[str, float]:
+        counts = torch.bincount(features["mode"], minlength=self.num_modes).double()
+        p = counts / counts.sum()
+        nonzero = p > 0
+        kl = float((p[nonzero] * (p[nonzero] * self.num_modes).log()).sum())
+        return {"stacked_modes": float(int(nonzero.sum())), "stacked_kl": kl}
+
+    def identity(self) -> dict[str, Any]:
+        return self.evaluator.identity()
