@@ -47,6 +47,8 @@ def test_wgan_gp_critic_loss_adds_lambda_times_penalty() -> None:
         seed=0,
         gp_lambda=10.0,
         n_critic=5,
+        clip_norm_g=None,
+        clip_norm_d=None,
     )
     real, fake = torch.randn(8, 2), torch.randn(8, 2)
     loss, logs = model.discriminator_loss(real, fake)
@@ -59,7 +61,9 @@ def test_wgan_gp_critic_loss_adds_lambda_times_penalty() -> None:
 def test_wgan_gp_refuses_a_batch_norm_critic() -> None:
     critic = nn.Sequential(nn.Linear(2, 4), nn.BatchNorm1d(4), nn.Linear(4, 1))
     with pytest.raises(ValueError, match="batch norm"):
-        WGANGP(nn.Linear(3, 2), critic, torch.optim.Adam, torch.optim.Adam, 3, 0, 10.0, 5)
+        WGANGP(
+            nn.Linear(3, 2), critic, torch.optim.Adam, torch.optim.Adam, 3, 0, 10.0, 5, None, None
+        )
 
 
 def test_gaussian_kl_matches_torch_distributions() -> None:
@@ -89,3 +93,25 @@ def test_adversarial_losses_closed_forms() -> None:
     assert hinge.generator(fake).item() == pytest.approx(1.25)
     with pytest.raises(ValueError, match="ns, minimax"):
         adversarial_loss("nope")
+
+
+def test_gradient_penalty_under_bf16_autocast_matches_fp32() -> None:
+    torch.manual_seed(0)
+    critic = nn.Sequential(nn.Linear(2, 64), nn.LeakyReLU(0.2), nn.Linear(64, 64), nn.Linear(64, 1))
+    critic = nn.Sequential(critic, nn.Flatten(0))
+    real, fake = torch.randn(256, 2), torch.randn(256, 2)
+
+    def penalty_and_grads(autocast: bool) -> tuple[float, list[torch.Tensor]]:
+        critic.zero_grad()
+        torch.manual_seed(1)  # the same interpolation weights
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            penalty = gradient_penalty(critic, real, fake)
+        penalty.backward()
+        return penalty.item(), [p.grad.clone() for p in critic.parameters() if p.grad is not None]
+
+    value_32, grads_32 = penalty_and_grads(False)
+    value_bf16, grads_bf16 = penalty_and_grads(True)
+    assert value_bf16 == pytest.approx(value_32, rel=1e-4)
+    assert len(grads_32) == 4  # biases after the last nonlinearity do not reach the input gradient
+    for g16, g32 in zip(grads_bf16, grads_32, strict=True):
+        assert (g16 - g32).norm() <= 1e-4 * g32.norm()

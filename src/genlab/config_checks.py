@@ -87,8 +87,12 @@ def config_problems(cfg: DictConfig) -> list[str]:
         ("gp_lambda", 0, False, False),
         ("beta", 0, False, False),
         ("sigma", 0, True, False),
+        ("clip_norm", 0, True, False),
+        ("clip_norm_g", 0, True, False),
+        ("clip_norm_d", 0, True, False),
     ):
-        if key in model:
+        optional = key.startswith("clip_norm")  # null switches clipping off
+        if key in model and not (optional and model[key] is None):
             at_least(f"model.{key}", model[key], low, strict, integer)
     if model.get("likelihood") == "bernoulli" and not cfg.data.get("bounded", False):
         problems.append(

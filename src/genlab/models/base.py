@@ -24,9 +24,13 @@ class GenerativeModel(L.LightningModule):
     optimizer_steps_per_iteration: int = 1
     real_batches_per_iteration: int = 1
 
-    def __init__(self, latent_dim: int, seed: int) -> None:
+    def __init__(self, latent_dim: int, seed: int, clip_norms: list[float | None]) -> None:
         super().__init__()
         self.automatic_optimization = False
+        for value in clip_norms:
+            if value is not None and value <= 0:
+                raise ValueError(f"gradient clip norms must be > 0 or null, got {value}")
+        self.clip_norms = clip_norms  # per optimizer, in configure_optimizers' order
         self.latent_dim = latent_dim
         self.seed = seed
         self.iteration = 0  # completed generator iterations
@@ -52,6 +56,14 @@ class GenerativeModel(L.LightningModule):
     def training_step(self, batch: Tensor, batch_idx: int) -> None:
         self.training_iteration(batch)
         self.iteration += 1
+
+    def on_before_optimizer_step(self, optimizer: Any) -> None:
+        # Lightning calls this after unscaling fp16 gradients, so the clip sees true norms.
+        index = next(i for i, opt in enumerate(self.trainer.optimizers) if opt is optimizer)
+        if self.clip_norms[index] is not None:
+            self.clip_gradients(
+                optimizer, gradient_clip_val=self.clip_norms[index], gradient_clip_algorithm="norm"
+            )
 
     def noise(self, n: int) -> Tensor:
         """Fresh latent vectors from the global (seeded) torch RNG."""

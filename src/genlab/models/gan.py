@@ -28,8 +28,10 @@ class GAN(GenerativeModel):
         seed: int,
         loss: str,
         d_steps: int,
+        clip_norm_g: float | None,
+        clip_norm_d: float | None,
     ) -> None:
-        super().__init__(latent_dim=latent_dim, seed=seed)
+        super().__init__(latent_dim=latent_dim, seed=seed, clip_norms=[clip_norm_g, clip_norm_d])
         if d_steps < 1:
             raise ValueError(f"d_steps must be >= 1, got {d_steps}")
         self.generator = generator

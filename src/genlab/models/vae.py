@@ -36,8 +36,9 @@ class VAE(GenerativeModel):
         sigma: float,
         learn_sigma: bool,
         beta: float,
+        clip_norm: float | None,
     ) -> None:
-        super().__init__(latent_dim=latent_dim, seed=seed)
+        super().__init__(latent_dim=latent_dim, seed=seed, clip_norms=[clip_norm])
         if likelihood not in LIKELIHOODS:
             raise ValueError(f"unknown likelihood {likelihood!r}: use one of {LIKELIHOODS}")
         if sigma <= 0:

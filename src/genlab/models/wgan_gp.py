@@ -22,6 +22,8 @@ class WGANGP(GAN):
         seed: int,
         gp_lambda: float,
         n_critic: int,
+        clip_norm_g: float | None,
+        clip_norm_d: float | None,
     ) -> None:
         if n_critic < 1:
             raise ValueError(f"n_critic must be >= 1, got {n_critic}")
@@ -44,6 +46,8 @@ class WGANGP(GAN):
             seed=seed,
             loss="wasserstein",
             d_steps=n_critic,
+            clip_norm_g=clip_norm_g,
+            clip_norm_d=clip_norm_d,
         )
         self.gp_lambda = gp_lambda
         self.n_critic = n_critic

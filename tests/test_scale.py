@@ -1,0 +1,117 @@
+"""DDP on two CPU processes, Hydra multirun with DDP, mixed precision."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import FAST, genlab_env
+from genlab.run_record import read_summary
+
+
+def cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    flags = [a for a in args if a.startswith("-")]  # Hydra's flags (e.g. -m) come first
+    overrides = [a for a in args if not a.startswith("-")]
+    return subprocess.run(
+        [sys.executable, "-m", "genlab.train", *flags, f"paths.root_dir={tmp_path}", *overrides],
+        capture_output=True,
+        text=True,
+        env=genlab_env(tmp_path),
+        cwd=tmp_path,
+        timeout=600,
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["gan", "wgan_gp", "vae"])
+def test_ddp_cpu_keeps_ranks_identical(tmp_path: Path, model: str) -> None:
+    result = cli(
+        tmp_path,
+        f"model={model}",
+        "trainer=ddp_cpu",
+        "iterations=5",
+        "metrics=none",
+        "hydra.run.dir=run",
+        "+callbacks.rank_weights._target_=genlab.callbacks.rank_weights.SaveRankWeights",
+        f"+callbacks.rank_weights.dirpath={tmp_path / 'ranks'}",
+        *FAST,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    ranks = [torch.load(tmp_path / "ranks" / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
+    assert ranks[0].keys() == ranks[1].keys()
+    for key in ranks[0]:
+        assert torch.equal(ranks[0][key], ranks[1][key]), key
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("run")] == ["run"]
+    summary = read_summary(tmp_path / "run")
+    assert summary["status"] == "completed" and summary["iterations_done"] == 5
+
+
+@pytest.mark.slow
+def test_multirun_with_ddp_gives_one_folder_per_job(tmp_path: Path) -> None:
+    result = cli(
+        tmp_path,
+        "-m",
+        "model=gan,wgan_gp",
+        "trainer=ddp_cpu",
+        "iterations=3",
+        "metrics=none",
+        "hydra.sweep.dir=sweep",
+        *FAST,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs = sorted(p.name for p in (tmp_path / "sweep").iterdir() if p.is_dir())
+    assert jobs == ["0", "1"]
+    assert [read_summary(tmp_path / "sweep" / j)["model"] for j in jobs] == ["gan", "wgan_gp"]
+    assert not (tmp_path / "logs").exists()  # no stray run folders from worker processes
+
+
+@pytest.mark.parametrize(
+    ("model", "data"), [("gan", "ring8"), ("wgan_gp", "ring8"), ("vae", "digits")]
+)
+def test_bf16_mixed_trains_every_model(run_train, model: str, data: str) -> None:
+    summary = run_train(
+        f"model={model}", f"data={data}", "iterations=3", "trainer.precision=bf16-mixed"
+    )
+    assert summary["status"] == "completed"
+    assert all(v == v for k, v in summary.items() if k.startswith("train/"))  # no NaN
+
+
+def test_fp16_on_cpu_runs_as_bf16_and_says_so(run_train, recwarn) -> None:
+    summary = run_train("iterations=2", "trainer.precision=16-mixed")
+    assert summary["status"] == "completed"
+    assert any("bf16-mixed" in str(w.message) for w in recwarn.list)
+
+
+@pytest.mark.parametrize(
+    ("model", "keys"), [("gan", ["clip_norm_g", "clip_norm_d"]), ("vae", ["clip_norm"])]
+)
+def test_gradient_clipping_bounds_each_update(tmp_path: Path, monkeypatch, model, keys) -> None:
+    from conftest import compose_config, fast_overrides
+    from genlab.train import build
+
+    norms: list[float] = []
+    real_step = torch.optim.Adam.step
+
+    def recording_step(self, closure=None):
+        def closure_then_record():  # Lightning clips inside the closure, after unscaling
+            result = closure() if closure is not None else None
+            grads = [p.grad for g in self.param_groups for p in g["params"] if p.grad is not None]
+            norms.append(torch.linalg.vector_norm(torch.stack([g.norm() for g in grads])).item())
+            return result
+
+        return real_step(self, closure=closure_then_record)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", recording_step)
+    limit = 1e-3
+    cfg = compose_config(
+        tmp_path,
+        fast_overrides([f"model={model}", "iterations=4", *(f"model.{k}={limit}" for k in keys)]),
+    )
+    datamodule, module, trainer = build(cfg, seed=0)
+    trainer.fit(module, datamodule=datamodule)
+    assert len(norms) == 4 * len(keys)
+    assert max(norms) <= limit * (1 + 1e-4)
