@@ -115,3 +115,50 @@ def test_gradient_clipping_bounds_each_update(tmp_path: Path, monkeypatch, model
     trainer.fit(module, datamodule=datamodule)
     assert len(norms) == 4 * len(keys)
     assert max(norms) <= limit * (1 + 1e-4)
+
+
+@pytest.mark.slow
+def test_submitit_local_sweep_runs_every_job(tmp_path: Path) -> None:
+    result = cli(
+        tmp_path,
+        "-m",
+        "hydra/launcher=submitit_local",
+        "model=gan,vae",
+        "iterations=3",
+        "metrics=none",
+        "hydra.sweep.dir=sweep",
+        *FAST,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs = sorted(p.name for p in (tmp_path / "sweep").iterdir() if p.name.isdigit())
+    assert jobs == ["0", "1"]
+    summaries = [read_summary(tmp_path / "sweep" / j) for j in jobs]
+    assert [s["status"] for s in summaries] == ["completed", "completed"]
+    assert sorted(s["model"] for s in summaries) == ["gan", "vae"]
+
+
+def test_slurm_preset_gives_one_task_per_gpu(tmp_path: Path) -> None:
+    result = cli(tmp_path, "hydra/launcher=slurm", "trainer=slurm", "--cfg=hydra")
+    assert result.returncode == 0, result.stderr[-2000:]
+    launcher = result.stdout.split("\n  launcher:\n", 1)[1]
+    assert "gpus_per_node: 8" in launcher
+    assert "tasks_per_node: ${hydra.launcher.gpus_per_node}" in launcher
+    assert "SlurmLauncher" in launcher
+
+
+@pytest.mark.parametrize(
+    ("strategy", "multirun", "env", "expected"),
+    [
+        ("ddp_find_unused_parameters_true", False, {}, "ddp_find_unused_parameters_true"),
+        ("ddp_find_unused_parameters_true", True, {}, "ddp_spawn_find_unused_parameters_true"),
+        ("ddp", False, {"PYTEST_CURRENT_TEST": "x"}, "ddp_spawn"),
+        ("ddp", True, {"SLURM_JOB_ID": "1", "SLURM_NTASKS": "16"}, "ddp"),
+        ("ddp", True, {"TORCHELASTIC_RUN_ID": "abc"}, "ddp"),
+        ("ddp_spawn", True, {}, "ddp_spawn"),
+        ("auto", True, {}, "auto"),
+    ],
+)
+def test_launcher_choice_per_context(strategy, multirun, env, expected) -> None:
+    from genlab.launch import choose_strategy
+
+    assert choose_strategy(strategy, multirun, env) == expected

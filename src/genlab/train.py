@@ -192,8 +192,12 @@ def build(
             loggers.append(instantiate(logger_cfg, purge_step=resume_iteration + 1))
         else:
             loggers.append(instantiate(logger_cfg))
+    from genlab.launch import choose_strategy
+
+    strategy = choose_strategy(cfg.trainer.get("strategy", "auto"), _hydra_facts()["multirun"])
     trainer = instantiate(
         cfg.trainer,
+        strategy=strategy,
         callbacks=callbacks,
         logger=loggers or False,
         max_steps=int(cfg.iterations) * model.optimizer_steps_per_iteration,

@@ -14,11 +14,18 @@ log = logging.getLogger(__name__)
 
 
 class ScalarLogger(IterationCallback):
-    """Every N iterations: the means of the model's recorded scalars, logged with the iteration
-    as step. A non-finite mean marks the run diverged and stops it."""
+    """Every N iterations: the means of the model's recorded scalars (averaged over ranks under
+    DDP), logged with the iteration as step. A non-finite mean or weight marks the run diverged
+    and stops it, on every rank alike."""
 
     def on_iteration(self, trainer: L.Trainer, module: GenerativeModel) -> None:
-        means = module.pop_scalar_means()
+        reduce = None
+        if trainer.world_size > 1:  # one all-reduce per log interval, not per step
+
+            def reduce(sums):
+                return trainer.strategy.reduce(sums, reduce_op="mean")
+
+        means = module.pop_scalar_means(reduce)
         if not means:
             return
         module.last_logged.update(means)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import lightning as L
@@ -106,12 +107,16 @@ class GenerativeModel(L.LightningModule):
                 self._scalar_sums[name] = value.clone()
                 self._scalar_counts[name] = 1
 
-    def pop_scalar_means(self) -> dict[str, float]:
-        """Means of the scalars recorded since the last call (one host sync)."""
+    def pop_scalar_means(
+        self, reduce: Callable[[Tensor], Tensor] | None = None
+    ) -> dict[str, float]:
+        """Means of the scalars recorded since the last call (one host sync). `reduce` averages
+        the sums across ranks (every rank records the same names, in lockstep)."""
         if not self._scalar_sums:
             return {}
         names = list(self._scalar_sums)
-        sums = torch.stack([self._scalar_sums[n] for n in names]).tolist()
+        stacked = torch.stack([self._scalar_sums[n] for n in names])
+        sums = (reduce(stacked) if reduce is not None else stacked).tolist()
         means = {n: s / self._scalar_counts[n] for n, s in zip(names, sums, strict=True)}
         self._scalar_sums.clear()
         self._scalar_counts.clear()
