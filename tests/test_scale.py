@@ -162,3 +162,32 @@ def test_launcher_choice_per_context(strategy, multirun, env, expected) -> None:
     from genlab.launch import choose_strategy
 
     assert choose_strategy(strategy, multirun, env) == expected
+
+
+@pytest.mark.slow
+def test_reexec_ddp_launcher_from_the_command_line_gives_one_folder(tmp_path: Path) -> None:
+    env = genlab_env(tmp_path)
+    env.pop("PYTEST_CURRENT_TEST", None)  # as a user's shell: Lightning re-runs the command
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "genlab.train",
+            f"paths.root_dir={tmp_path}",
+            "trainer=ddp_cpu",
+            "trainer.strategy=ddp_find_unused_parameters_true",
+            "iterations=4",
+            "metrics=none",
+            *FAST,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = list((tmp_path / "logs" / "runs").iterdir())
+    assert len(runs) == 1
+    assert (runs[0] / "train_ddp_process_1.log").is_file()  # rank 1 ran in the same folder
+    assert read_summary(runs[0])["iterations_done"] == 4
