@@ -148,8 +148,10 @@ def _fit(
         extra_callbacks=[RunSummary(record, hparams)],
         resume_iteration=resume.iteration if resume else None,
     )
+    from genlab.callbacks.metrics import MetricsCallback
+
     for callback in trainer.callbacks:
-        if hasattr(callback, "suite"):
+        if isinstance(callback, MetricsCallback):  # the evaluator's identity joins the record
             record.facts.update(callback.suite.identity())
     ckpt_path = str(resume.checkpoint) if resume else None
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
