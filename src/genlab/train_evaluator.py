@@ -30,8 +30,7 @@ def run(argv: list[str]) -> dict[str, object]:
         raise ConfigError(f"data={data} has no domain evaluator: use data={'|'.join(DOMAIN_SETS)}")
     datamodule = instantiate(cfg.data)
     datamodule.prepare_data()
-    datamodule.setup()
-    images = datamodule.data.float() * datamodule.scale + datamodule.offset
+    images = datamodule.items()
     settings = evaluators.EvaluatorSettings(
         int(cfg.evaluator.train_steps), int(cfg.evaluator.batch_size), float(cfg.evaluator.lr)
     )

@@ -94,9 +94,14 @@ class TensorDataModule(L.LightningDataModule):
             start_step=start,
         )
 
+    def items(self, index: torch.Tensor | slice = slice(None)) -> torch.Tensor:
+        """Stored items (all, or those at `index`) in model space, as float32 on the CPU."""
+        self.setup()
+        assert self.data is not None
+        return self.data[index].float() * self.scale + self.offset
+
     def reference_batch(self, n: int) -> torch.Tensor:
         """A fixed set of up to n real items in model space (CPU), the same for a given seed."""
         self.setup()
         assert self.data is not None
-        keep = permutation(self.data.shape[0], REFERENCE_SUBSET, self.seed)[:n]
-        return self.data[keep].float() * self.scale + self.offset
+        return self.items(permutation(self.data.shape[0], REFERENCE_SUBSET, self.seed)[:n])

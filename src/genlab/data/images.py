@@ -7,6 +7,8 @@ import torch
 from genlab.data import torchvision_sets
 from genlab.data.base import TensorDataModule
 
+UINT8_SCALE = 2.0 / 255.0  # uint8 pixels -> [-1, 1] with offset -1
+
 
 class DigitsDataModule(TensorDataModule):
     """scikit-learn's 8x8 digits (1,797 images with 17 grey levels, 0..16), offline."""
@@ -48,7 +50,7 @@ class TorchvisionDataModule(TensorDataModule):
 
     def load(self) -> tuple[torch.Tensor, torch.Tensor, float, float]:
         images, labels = torchvision_sets.read_train(self.name, self.root)
-        return images, labels, 2.0 / 255.0, -1.0
+        return images, labels, UINT8_SCALE, -1.0
 
 
 class StackedMnistDataModule(TensorDataModule):
@@ -80,7 +82,7 @@ class StackedMnistDataModule(TensorDataModule):
     def digit_images(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The MNIST digits in [-1, 1] (N, 1, 28, 28) and their labels: the evaluator's data."""
         images, labels = torchvision_sets.read_train("mnist", self.root)
-        return images.float() * (2.0 / 255.0) - 1.0, labels
+        return images.float() * UINT8_SCALE - 1.0, labels
 
     def load(self) -> tuple[torch.Tensor, torch.Tensor, float, float]:
         images, labels = torchvision_sets.read_train("mnist", self.root)
@@ -88,4 +90,4 @@ class StackedMnistDataModule(TensorDataModule):
         picks = torch.randint(len(images), (self.num_samples, 3), generator=generator)
         stacked = images[picks].squeeze(2)  # (N, 3, 28, 28)
         modes = labels[picks[:, 0]] * 100 + labels[picks[:, 1]] * 10 + labels[picks[:, 2]]
-        return stacked, modes, 2.0 / 255.0, -1.0
+        return stacked, modes, UINT8_SCALE, -1.0

@@ -133,7 +133,7 @@ class DomainSuite(MetricSuite):
             raise ConfigError(
                 f"metrics=domain needs a labelled image data set, not data={self.data}"
             )
-        images = datamodule.data.float() * datamodule.scale + datamodule.offset
+        images = datamodule.items()
         self.evaluator = obtain_evaluator(
             self.data, images, datamodule.labels, self.settings, cache_dir
         )
@@ -224,7 +224,7 @@ class InceptionSuite(MetricSuite):
         self.net = InceptionFeatures(weights)
         datamodule.setup()
         n = len(datamodule.data) if self.num_real_samples is None else self.num_real_samples
-        real = datamodule.data[:n].float() * datamodule.scale + datamodule.offset
+        real = datamodule.items(slice(0, n))
         self.real_features = cached_tensor(
             Path(cache_dir) / "stats" / f"{datamodule.name}-inception-{n}.pt",
             lambda: self.extract(real)["pool"],
