@@ -106,7 +106,7 @@ def penalty_agreement(device: str) -> list[tuple[str, float, float]]:
     from genlab.nets.dcgan import DCGANDiscriminator
 
     torch.manual_seed(0)
-    critic = DCGANDiscriminator([3, 32, 32], 64, "layer").to(device)
+    critic = DCGANDiscriminator([3, 32, 32], 64, "layer", pack=1, minibatch_std=0).to(device)
     real = torch.randn(64, 3, 32, 32, device=device)
     fake = torch.randn(64, 3, 32, 32, device=device)
     rows = []

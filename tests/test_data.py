@@ -13,7 +13,7 @@ import torch
 
 from genlab.data import torchvision_sets
 from genlab.data.images import TorchvisionDataModule
-from genlab.data.tensor_batches import TensorBatches
+from genlab.data.tensor_batches import IterationSchedule, TensorBatches
 from genlab.data.toy import GaussianMixture2D, GaussianMixtureDataModule
 from genlab.errors import DatasetMissingError
 
@@ -78,23 +78,43 @@ def test_toy_data_is_fixed_by_the_seed() -> None:
 def test_tensor_batches_blocks_and_exact_resume() -> None:
     data = torch.arange(50, dtype=torch.float32).unsqueeze(1)
 
-    def batches(start: int = 0) -> TensorBatches:
-        return TensorBatches(data, 8, 3, 100, 0, 1.0, 0.0, shuffle=True, start_step=start)
+    def batches(start: int = 0, per_batch: int = 1) -> TensorBatches:
+        schedule = IterationSchedule(100, per_batch, [])
+        return TensorBatches(data, 8, 3, schedule, 0, 1.0, 0.0, shuffle=True, start=lambda: start)
 
     stream = iter(batches())
-    blocks = [next(stream) for _ in range(7)]
+    blocks = [next(stream)[0] for _ in range(7)]
     assert blocks[0].shape == (3, 8, 1)
     # one epoch is 6 batches of 8 distinct items out of 50 (drop-last), then a new order
     first_epoch = torch.cat([b.flatten() for b in blocks[:2]])
     assert len(set(first_epoch.tolist())) == 48
     second_epoch = torch.cat([b.flatten() for b in blocks[2:4]])
     assert not torch.equal(first_epoch, second_epoch)
-    # a loader started at step 4 yields exactly what the straight stream yields from step 4
+    # a loader started at iteration 4 yields exactly what the straight stream yields from 4
     resumed = iter(batches(start=4))
     for expected in blocks[4:]:
-        assert torch.equal(next(resumed), expected)
+        assert torch.equal(next(resumed)[0], expected)
+    # several iterations per batch hold the same data, iteration by iteration
+    chunked = next(iter(batches(start=2, per_batch=4)))
+    assert chunked.shape == (4, 3, 8, 1)
+    for i in range(4):
+        assert torch.equal(chunked[i], blocks[2 + i])
     with pytest.raises(ValueError, match="batch_size 64 is larger"):
-        TensorBatches(data, 64, 1, 1, 0, 1.0, 0.0, True)
+        TensorBatches(data, 64, 1, IterationSchedule(1, 1, []), 0, 1.0, 0.0, True)
+
+
+def test_iteration_schedule_ends_batches_at_every_cadence() -> None:
+    schedule = IterationSchedule(total=23, iterations_per_batch=8, cadences=[5, 10])
+    ends, start = [], 0
+    while (length := schedule.batch_length(start)) > 0:
+        start += length
+        ends.append(start)
+    assert ends == [5, 10, 15, 20, 23]
+    assert schedule.num_batches() == 5 and schedule.num_batches(start=20) == 1
+    wide = IterationSchedule(total=100, iterations_per_batch=25, cadences=[50, 1000])
+    assert wide.num_batches() == 4 and wide.batch_length(90) == 10
+    with pytest.raises(ValueError, match="iterations_per_batch must be >= 1"):
+        IterationSchedule(10, 0, [])
 
 
 @pytest.mark.parametrize(

@@ -79,17 +79,17 @@ def test_adversarial_losses_closed_forms() -> None:
     sig = torch.sigmoid
     ns, mm = ADVERSARIAL_LOSSES["ns"], ADVERSARIAL_LOSSES["minimax"]
     expected_d = -(torch.log(sig(real)).mean() + torch.log(1 - sig(fake)).mean())
-    assert ns.discriminator(real, fake).item() == pytest.approx(expected_d.item(), rel=1e-6)
+    assert ns.discriminator(real, fake, 1.0).item() == pytest.approx(expected_d.item(), rel=1e-6)
     assert ns.generator(fake).item() == pytest.approx(-torch.log(sig(fake)).mean().item(), rel=1e-6)
     assert mm.generator(fake).item() == pytest.approx(
         torch.log(1 - sig(fake)).mean().item(), rel=1e-6
     )
     lsgan, hinge = ADVERSARIAL_LOSSES["lsgan"], ADVERSARIAL_LOSSES["hinge"]
-    assert lsgan.discriminator(real, fake).item() == pytest.approx(
+    assert lsgan.discriminator(real, fake, 1.0).item() == pytest.approx(
         0.5 * (1.0 + 4.0) / 2 + 0.5 * (0.25 + 9) / 2
     )
     assert lsgan.generator(fake).item() == pytest.approx(0.5 * (0.25 + 16) / 2)
-    assert hinge.discriminator(real, fake).item() == pytest.approx((0 + 2) / 2 + (1.5 + 0) / 2)
+    assert hinge.discriminator(real, fake, 1.0).item() == pytest.approx((0 + 2) / 2 + (1.5 + 0) / 2)
     assert hinge.generator(fake).item() == pytest.approx(1.25)
     with pytest.raises(ValueError, match="ns, minimax"):
         adversarial_loss("nope")

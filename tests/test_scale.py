@@ -122,7 +122,7 @@ def test_submitit_local_sweep_runs_every_job(tmp_path: Path) -> None:
     result = cli(
         tmp_path,
         "-m",
-        "hydra/launcher=submitit_local",
+        "hydra/launcher=local",  # genlab's preset over submitit_local
         "model=gan,vae",
         "iterations=3",
         "metrics=none",
@@ -135,6 +135,7 @@ def test_submitit_local_sweep_runs_every_job(tmp_path: Path) -> None:
     summaries = [read_summary(tmp_path / "sweep" / j) for j in jobs]
     assert [s["status"] for s in summaries] == ["completed", "completed"]
     assert sorted(s["model"] for s in summaries) == ["gan", "vae"]
+    assert [s["num_threads"] for s in summaries] == [1, 1]  # the preset's cpus_per_task
 
 
 def test_slurm_preset_gives_one_task_per_gpu(tmp_path: Path) -> None:

@@ -48,6 +48,7 @@ def config_problems(cfg: DictConfig) -> list[str]:
 
     at_least("iterations", cfg.iterations, 1, integer=True)
     at_least("log_every_n_iterations", cfg.log_every_n_iterations, 1, integer=True)
+    at_least("iterations_per_batch", cfg.iterations_per_batch, 1, integer=True)
     at_least("data.batch_size", cfg.data.batch_size, 1, integer=True)
     if cfg.get("optimized_direction") not in ("minimize", "maximize"):
         problems.append(
@@ -55,6 +56,8 @@ def config_problems(cfg: DictConfig) -> list[str]:
         )
     if cfg.seed is not None and (not isinstance(cfg.seed, int) or isinstance(cfg.seed, bool)):
         problems.append(f"seed={cfg.seed!r} must be an integer or null (null draws one)")
+    if cfg.get("num_threads") is not None:
+        at_least("num_threads", cfg.num_threads, 1, integer=True)
 
     trainer = cfg.trainer
     for key, fix in TRAINER_KEYS_OWNED.items():
@@ -90,10 +93,29 @@ def config_problems(cfg: DictConfig) -> list[str]:
         ("clip_norm", 0, True, False),
         ("clip_norm_g", 0, True, False),
         ("clip_norm_d", 0, True, False),
+        ("r1_gamma", 0, False, False),
+        ("pack", 1, False, True),
+        ("minibatch_std", 0, False, True),
+        ("instance_noise_std", 0, False, False),
+        ("instance_noise_anneal_iterations", 1, False, True),
     ):
         optional = key.startswith("clip_norm")  # null switches clipping off
         if key in model and not (optional and model[key] is None):
             at_least(f"model.{key}", model[key], low, strict, integer)
+    pack, group = model.get("pack", 1), model.get("minibatch_std", 0)
+    batch = cfg.data.batch_size
+    if isinstance(pack, int) and pack > 1 and isinstance(batch, int) and batch % pack:
+        problems.append(
+            f"model.pack={pack} needs data.batch_size divisible by it (got {batch}):"
+            f" e.g. data.batch_size={batch - batch % pack or pack}"
+        )
+    elif isinstance(group, int) and group > 0:
+        judged = batch // pack if isinstance(pack, int) and pack > 0 else batch
+        if group == 1 or (isinstance(judged, int) and judged % min(group, judged)):
+            problems.append(
+                f"model.minibatch_std={group} must be 0 (off) or a group size >= 2 that divides"
+                f" the {judged} samples (packs) D sees per batch"
+            )
     if model.get("likelihood") == "bernoulli" and not cfg.data.get("bounded", False):
         problems.append(
             "model.likelihood=bernoulli needs image data in [-1, 1] (data.bounded=true);"

@@ -63,6 +63,7 @@ def evaluate_checkpoint(ckpt_path: Path, overrides: list[str]) -> dict[str, Any]
     suite = instantiate(cfg.metrics.suite)
     suite.setup(datamodule, cfg.paths.cache_dir)
     model = instantiate(cfg.model, _convert_="all")
+    model.configure_model()  # layers the config adds in each process (spectral norm)
     checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True)
     model.load_state_dict(checkpoint["state_dict"])
     values = evaluate(model, suite, int(cfg.metrics.num_samples), int(cfg.metrics.batch_size))

@@ -12,7 +12,12 @@ from genlab.errors import ConfigError
 from genlab.run_record import SUMMARY_FILE, read_summary
 
 # Overrides a resume may carry: they change how long or how loudly, not what is trained.
-SAFE_KEYS = ("iterations", "trainer.enable_progress_bar", "callbacks.progress_bar.refresh_rate")
+SAFE_KEYS = (
+    "iterations",
+    "iterations_per_batch",
+    "trainer.enable_progress_bar",
+    "callbacks.progress_bar.refresh_rate",
+)
 
 
 @dataclass(frozen=True)

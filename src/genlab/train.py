@@ -21,6 +21,7 @@ from genlab.config_checks import check_config
 from genlab.errors import GenlabError
 from genlab.resume import Resume, prepare_resume
 from genlab.run_record import RunRecord, config_hash, environment_facts, now_iso, read_summary
+from genlab.threads import configure_threads
 
 log = logging.getLogger("genlab.train")
 
@@ -76,6 +77,7 @@ def worst_value(direction: str) -> float:
 def train(cfg: DictConfig) -> float | None:
     """Train one run as configured; returns the value named by cfg.optimized_metric, if any."""
     check_config(cfg)
+    num_threads = configure_threads(cfg)
     hydra_facts = _hydra_facts()
     resume: Resume | None = None
     if cfg.resume is not None:
@@ -110,6 +112,7 @@ def train(cfg: DictConfig) -> float | None:
         prior_seconds = float(resume.previous.get("wall_seconds", 0.0))
     facts.update(
         iterations=int(cfg.iterations),
+        num_threads=num_threads,
         run_dir=str(run_dir.resolve()),
         config_hash=config_hash(OmegaConf.to_yaml(_what_runs(cfg))),
         **environment_facts(CONF_DIR.parent),
@@ -133,7 +136,11 @@ def train(cfg: DictConfig) -> float | None:
         return None
     value = summary.get(cfg.optimized_metric)
     if summary["status"] != "completed" or value is None or not math.isfinite(value):
-        return worst_value(cfg.optimized_direction)
+        worst = worst_value(cfg.optimized_direction)
+        log.warning(
+            "%s=%s, status %s: returning %s", cfg.optimized_metric, value, summary["status"], worst
+        )
+        return worst
     return float(value)
 
 
@@ -171,20 +178,22 @@ def build(
     import lightning as L
     from hydra.utils import instantiate
 
+    from genlab.callbacks.iteration import IterationCallback
     from genlab.callbacks.scalars import ScalarLogger
+    from genlab.data.tensor_batches import IterationSchedule
 
     L.seed_everything(seed, workers=True, verbose=False)
     datamodule = instantiate(cfg.data)
     datamodule.prepare_data()  # missing data sets stop the run here, before any model work
     metrics = _metrics_callback(cfg, datamodule)  # so do missing Inception weights
     model = instantiate(cfg.model, _convert_="all")
-    datamodule.configure_loop(
-        num_steps=int(cfg.iterations), batches_per_step=model.real_batches_per_iteration
-    )
     callbacks = [ScalarLogger(int(cfg.log_every_n_iterations))]
     callbacks += [metrics] if metrics is not None else []
-    callbacks += extra_callbacks or []
     callbacks += [instantiate(c) for c in (cfg.callbacks or {}).values() if c is not None]
+    callbacks += extra_callbacks or []  # last: the summary is written after the final checkpoint
+    cadences = [c.every_n_iterations for c in callbacks if isinstance(c, IterationCallback)]
+    schedule = IterationSchedule(int(cfg.iterations), int(cfg.iterations_per_batch), cadences)
+    datamodule.configure_loop(schedule, batches_per_iteration=model.real_batches_per_iteration)
     loggers = []
     for logger_cfg in (cfg.logger or {}).values():
         if logger_cfg is None:
@@ -244,6 +253,21 @@ def _log_traceback_to_files(err: BaseException) -> None:
             handler.handle(record)
 
 
+def _record_failed_job(cfg: DictConfig, err: BaseException) -> None:
+    """A sweep job that stopped before its run record existed (e.g. a rejected config) still
+    leaves a failed summary.json in its folder."""
+    try:
+        hydra_facts = _hydra_facts()
+        choices = hydra_facts["choices"]
+        facts = {key: choices.get(key) for key in ("model", "data", "net")}
+        facts.update(seed=cfg.seed, overrides=hydra_facts["overrides"], started_at=now_iso())
+        record = RunRecord(Path(cfg.paths.output_dir), facts)
+        if not record.path.exists():
+            record.write("failed", 0, {}, error=f"{type(err).__name__}: {err}")
+    except Exception as record_err:  # the sweep goes on even when the folder is unusable
+        log.error("could not record the failure: %s: %s", type(record_err).__name__, record_err)
+
+
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
 def main(cfg: DictConfig) -> float | None:
     """Console entry point (genlab-train / python -m genlab.train).
@@ -258,6 +282,7 @@ def main(cfg: DictConfig) -> float | None:
         print(f"genlab-train: error: {err}", file=sys.stderr)
         _log_traceback_to_files(err)
         if multirun:
+            _record_failed_job(cfg, err)
             return worst_value(cfg.optimized_direction)
         sys.exit(2)
     except Exception as err:
@@ -265,6 +290,7 @@ def main(cfg: DictConfig) -> float | None:
             raise
         log.error("job failed: %s: %s (traceback in the job's log file)", type(err).__name__, err)
         _log_traceback_to_files(err)
+        _record_failed_job(cfg, err)
         return worst_value(cfg.optimized_direction)
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 
@@ -46,7 +47,8 @@ def image_grid(images: torch.Tensor, nrow: int = 8) -> torch.Tensor:
 class SampleLogger(IterationCallback):
     """Logs samples from the fixed evaluation noise; for 2-D data a scatter over the real
     mixture, for images a grid (and reconstructions for models that have `reconstruct`).
-    At the end of training it also writes `samples.png` into the run folder (rank 0 only)."""
+    At the end of training it also writes `samples.png` into the run folder (rank 0 only), and
+    for 2-D data the generated points as `samples.npy` (float32, (num_points, 2))."""
 
     def __init__(
         self, every_n_iterations: int, num_images: int, num_points: int, output_dir: str
@@ -63,13 +65,18 @@ class SampleLogger(IterationCallback):
                 return logger.experiment
         return None
 
+    def _points(
+        self, trainer: L.Trainer, module: GenerativeModel
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Real 2-D points and generated ones from the fixed evaluation noise, on the CPU."""
+        fake = module.sample(self.num_points, module.eval_noise(self.num_points)).cpu()
+        return trainer.datamodule.reference_batch(self.num_points), fake
+
     def _pictures(self, trainer: L.Trainer, module: GenerativeModel) -> dict[str, Any]:
         datamodule = trainer.datamodule
         title = f"iteration {module.iteration}"
         if datamodule.kind == "points":
-            fake = module.sample(self.num_points, module.eval_noise(self.num_points)).cpu()
-            real = datamodule.reference_batch(self.num_points)
-            return {"samples/scatter": scatter_figure(real, fake, title)}
+            return {"samples/scatter": scatter_figure(*self._points(trainer, module), title)}
         pictures = {
             "samples/grid": image_grid(
                 module.sample(self.num_images, module.eval_noise(self.num_images)).cpu()
@@ -97,7 +104,13 @@ class SampleLogger(IterationCallback):
             return
         self.output_dir.mkdir(parents=True, exist_ok=True)
         path = self.output_dir / "samples.png"
-        picture = next(iter(self._pictures(trainer, pl_module).values()))
+        if trainer.datamodule.kind == "points":
+            # the same points as the picture, for genlab-compare's scatter grid
+            real, fake = self._points(trainer, pl_module)
+            np.save(self.output_dir / "samples.npy", fake.float().numpy())
+            picture = scatter_figure(real, fake, f"iteration {pl_module.iteration}")
+        else:
+            picture = next(iter(self._pictures(trainer, pl_module).values()))
         if isinstance(picture, torch.Tensor):
             from torchvision.utils import save_image
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from datetime import datetime, timezone
 from typing import Any
 
 import lightning as L
@@ -17,6 +19,8 @@ class RunSummary(L.Callback):
     def __init__(self, record: RunRecord, hparams: dict[str, Any]) -> None:
         self.record = record
         self.hparams = hparams
+        self._timing: dict[str, Any] = {}
+        self._train_clock: tuple[float, int] | None = None  # (perf_counter, iteration) at start
 
     @staticmethod
     def _tensorboard_dir(trainer: L.Trainer) -> str | None:
@@ -34,10 +38,25 @@ class RunSummary(L.Callback):
             dict(module.last_logged),
             diverged_at_iteration=module.diverged_at,
             tensorboard_dir=self._tensorboard_dir(trainer),
+            **self._timing,
             **extra,
         )
 
+    def _time_training(self, module: Any) -> None:
+        """This process's training-loop time and iterations/s (callbacks and logging included)."""
+        if self._train_clock is None:
+            return
+        started, first_iteration = self._train_clock
+        seconds = time.perf_counter() - started
+        self._timing["train_seconds"] = round(seconds, 3)
+        done = module.iteration - first_iteration
+        self._timing["iterations_per_second"] = round(done / seconds, 2) if seconds > 0 else None
+
     def on_train_start(self, trainer: L.Trainer, pl_module: Any) -> None:
+        self._train_clock = (time.perf_counter(), pl_module.iteration)
+        # millisecond stamp: genlab's benchmark measures start-up to the first iteration with it
+        stamp = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+        self._timing = {"train_started_at": stamp}
         self._write(trainer, pl_module, "running")
         if pl_module.iteration > 0 or not trainer.is_global_zero:
             return  # a resumed run logged its config when it started
@@ -50,6 +69,7 @@ class RunSummary(L.Callback):
 
     def on_train_end(self, trainer: L.Trainer, pl_module: Any) -> None:
         status = "diverged" if pl_module.diverged_at is not None else "completed"
+        self._time_training(pl_module)
         self._write(trainer, pl_module, status)
         final = {f"hparams/{k}": v for k, v in pl_module.last_logged.items()}
         for logger in trainer.loggers:
@@ -57,4 +77,5 @@ class RunSummary(L.Callback):
                 logger.log_hyperparams(self.hparams, metrics=final)
 
     def on_exception(self, trainer: L.Trainer, pl_module: Any, exception: BaseException) -> None:
+        self._time_training(pl_module)
         self._write(trainer, pl_module, "failed", error=f"{type(exception).__name__}: {exception}")

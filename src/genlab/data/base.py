@@ -10,6 +10,7 @@ import torch
 from genlab.data.tensor_batches import (
     OVERFIT_SUBSET,
     REFERENCE_SUBSET,
+    IterationSchedule,
     TensorBatches,
     permutation,
 )
@@ -44,17 +45,17 @@ class TensorDataModule(L.LightningDataModule):
         self.labels: torch.Tensor | None = None
         self.scale = 1.0
         self.offset = 0.0
-        self.num_steps: int | None = None
-        self.batches_per_step = 1
+        self.schedule: IterationSchedule | None = None
+        self.batches_per_iteration = 1
 
     def load(self) -> tuple[torch.Tensor, torch.Tensor | None, float, float]:
         """Return (stored data, labels or None, scale, offset)."""
         raise NotImplementedError
 
-    def configure_loop(self, num_steps: int, batches_per_step: int) -> None:
-        """Set the number of training steps and real batches per step (from the model)."""
-        self.num_steps = num_steps
-        self.batches_per_step = batches_per_step
+    def configure_loop(self, schedule: IterationSchedule, batches_per_iteration: int) -> None:
+        """Set the iterations per Lightning batch and the real batches per iteration (model's)."""
+        self.schedule = schedule
+        self.batches_per_iteration = batches_per_iteration
 
     def setup(self, stage: str | None = None) -> None:
         if self.data is not None:
@@ -74,24 +75,24 @@ class TensorDataModule(L.LightningDataModule):
         self.data, self.labels = data, labels
 
     def train_dataloader(self) -> TensorBatches:
-        if self.num_steps is None:
+        if self.schedule is None:
             raise RuntimeError("call configure_loop() before training")
         assert self.data is not None
         trainer = self.trainer
         device = trainer.strategy.root_device if trainer is not None else "cpu"
         rank = trainer.global_rank if trainer is not None else 0
-        # a resumed run has its iteration restored before the loader is built
-        start = trainer.lightning_module.iteration if trainer is not None else 0
+        module = trainer.lightning_module if trainer is not None else None
         return TensorBatches(
             data=self.data.to(device),
             batch_size=self.batch_size,
-            batches_per_step=self.batches_per_step,
-            num_steps=self.num_steps,
+            batches_per_iteration=self.batches_per_iteration,
+            schedule=self.schedule,
             seed=self.seed + rank,
             scale=self.scale,
             offset=self.offset,
             shuffle=self.overfit_batches == 0,
-            start_step=start,
+            # each epoch's iterator starts at the model's completed iterations (resume too)
+            start=(lambda: module.iteration) if module is not None else (lambda: 0),
         )
 
     def items(self, index: torch.Tensor | slice = slice(None)) -> torch.Tensor:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -18,26 +18,59 @@ def permutation(num_items: int, purpose: int, *seed_parts: int) -> torch.Tensor:
     return torch.randperm(num_items, generator=generator)
 
 
+class IterationSchedule:
+    """How many generator iterations each Lightning batch runs.
+
+    Up to `iterations_per_batch`, but a batch always ends at the run's end and at every
+    multiple of each cadence (logging, samples, metrics, checkpoints), so iteration-based
+    callbacks still fire at exactly their iterations.
+    """
+
+    def __init__(self, total: int, iterations_per_batch: int, cadences: Sequence[int]) -> None:
+        if iterations_per_batch < 1:
+            raise ValueError(f"iterations_per_batch must be >= 1, got {iterations_per_batch}")
+        self.total = total
+        self.iterations_per_batch = iterations_per_batch
+        self.cadences = sorted({int(c) for c in cadences if c > 0})
+
+    def batch_length(self, start: int) -> int:
+        """Iterations in the batch that starts after `start` completed iterations (0 at the end)."""
+        length = min(self.iterations_per_batch, self.total - start)
+        for cadence in self.cadences:
+            length = min(length, cadence - start % cadence)
+        return max(length, 0)
+
+    def num_batches(self, start: int = 0) -> int:
+        """Batches from `start` completed iterations to the end."""
+        count = 0
+        while (length := self.batch_length(start)) > 0:
+            start += length
+            count += 1
+        return count
+
+
 class TensorBatches:
-    """Yields (batches_per_step, batch_size, *shape) blocks of real data in model space.
+    """Yields (count, batches_per_iteration, batch_size, *shape) blocks: the real batches of
+    `count` consecutive generator iterations, in model space.
 
     Real batch b takes the (b mod k)-th run of batch_size indices of epoch (b div k)'s
-    permutation, k = items // batch_size (drop-last). Block i holds real batches
-    i*batches_per_step ... so the data for any step is a pure function of (seed, i): a resumed
-    run starts at its step, whatever the loader prefetched before the checkpoint.
+    permutation, k = items // batch_size (drop-last). Iteration i uses real batches
+    i*batches_per_iteration ..., so the data of any iteration is a pure function of (seed, i):
+    each new iterator starts at `start()` (the model's completed iterations), so a resumed run
+    continues exactly, whatever was prefetched before the checkpoint.
     """
 
     def __init__(
         self,
         data: torch.Tensor,
         batch_size: int,
-        batches_per_step: int,
-        num_steps: int,
+        batches_per_iteration: int,
+        schedule: IterationSchedule,
         seed: int,
         scale: float,
         offset: float,
         shuffle: bool,
-        start_step: int = 0,
+        start: Callable[[], int] = lambda: 0,
     ) -> None:
         if batch_size > data.shape[0]:
             raise ValueError(
@@ -46,19 +79,19 @@ class TensorBatches:
             )
         self.data = data
         self.batch_size = batch_size
-        self.batches_per_step = batches_per_step
-        self.num_steps = num_steps
+        self.batches_per_iteration = batches_per_iteration
+        self.schedule = schedule
         self.seed = seed
         self.scale = scale
         self.offset = offset
         self.shuffle = shuffle
-        self.start_step = start_step
+        self.start = start
         self.batches_per_epoch = data.shape[0] // batch_size
         self._order_epoch: int | None = None
         self._order: torch.Tensor | None = None
 
     def __len__(self) -> int:
-        return self.num_steps
+        return self.schedule.num_batches()
 
     def _epoch_order(self, epoch: int) -> torch.Tensor:
         if self._order_epoch != epoch:
@@ -70,11 +103,11 @@ class TensorBatches:
         assert self._order is not None
         return self._order
 
-    def block(self, step: int) -> torch.Tensor:
-        """The real data for training step `step` (0-based)."""
+    def block(self, first_iteration: int, count: int = 1) -> torch.Tensor:
+        """The real data of iterations first_iteration ... first_iteration + count - 1."""
         parts = []
-        first = step * self.batches_per_step
-        for batch in range(first, first + self.batches_per_step):
+        first = first_iteration * self.batches_per_iteration
+        for batch in range(first, first + count * self.batches_per_iteration):
             epoch, slot = divmod(batch, self.batches_per_epoch)
             start = slot * self.batch_size
             parts.append(self._epoch_order(epoch)[start : start + self.batch_size])
@@ -83,10 +116,10 @@ class TensorBatches:
             block = block.float()
         if self.scale != 1.0 or self.offset != 0.0:
             block = block * self.scale + self.offset
-        return block.view(self.batches_per_step, self.batch_size, *self.data.shape[1:])
+        return block.view(count, self.batches_per_iteration, self.batch_size, *self.data.shape[1:])
 
     def __iter__(self) -> Iterator[torch.Tensor]:
-        step = self.start_step
-        while True:
-            yield self.block(step)
-            step += 1
+        iteration = self.start()
+        while (count := self.schedule.batch_length(iteration)) > 0:
+            yield self.block(iteration, count)
+            iteration += count

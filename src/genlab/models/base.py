@@ -19,7 +19,8 @@ class GenerativeModel(L.LightningModule):
 
     Subclasses set `optimizer_steps_per_iteration` and `real_batches_per_iteration`, and
     implement `training_iteration(real)` (real: (real_batches_per_iteration, B, *shape)) and
-    `decode(z)` (latent -> data space).
+    `decode(z)` (latent -> data space). A training batch holds the real data of one or more
+    consecutive iterations: (count, real_batches_per_iteration, B, *shape).
     """
 
     optimizer_steps_per_iteration: int = 1
@@ -55,8 +56,10 @@ class GenerativeModel(L.LightningModule):
         raise NotImplementedError
 
     def training_step(self, batch: Tensor, batch_idx: int) -> None:
-        self.training_iteration(batch)
-        self.iteration += 1
+        # One Lightning batch runs several iterations (genlab.data.tensor_batches.IterationSchedule)
+        for real in batch:
+            self.training_iteration(real)
+            self.iteration += 1
 
     def on_before_optimizer_step(self, optimizer: Any) -> None:
         # Lightning calls this after unscaling fp16 gradients, so the clip sees true norms.

@@ -1,7 +1,8 @@
-"""GAN with a switchable adversarial loss and d_steps discriminator updates per iteration."""
+"""GAN with a switchable adversarial loss and the usual mode-collapse fixes as switches."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 
 import torch
@@ -10,13 +11,22 @@ from torch.optim import Optimizer
 
 from genlab.models.base import GenerativeModel
 from genlab.models.losses import adversarial_loss
+from genlab.models.regularizers import r1_penalty
 
 OptimizerFactory = Callable[..., Optimizer]
+SPECTRAL_NORM_LAYERS = (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)
 
 
 class GAN(GenerativeModel):
     """Generator G(z) and discriminator D(x) scores; each iteration: d_steps D updates on fresh
-    real batches and fresh noise, then one G update on fresh noise."""
+    real batches and fresh noise, then one G update on fresh noise.
+
+    Switches (all off by default, all composable): R1 on real data (r1_gamma), spectral
+    normalisation of D's layers, PacGAN packing and minibatch-std (built into D by the net
+    config from `pack` / `minibatch_std`), an EMA copy of G that samples come from (ema_decay),
+    Gaussian instance noise on D's inputs annealed linearly to 0, one-sided label smoothing.
+    Two-time-scale learning rates are the optimisers' own lr settings.
+    """
 
     def __init__(
         self,
@@ -30,19 +40,74 @@ class GAN(GenerativeModel):
         d_steps: int,
         clip_norm_g: float | None,
         clip_norm_d: float | None,
+        r1_gamma: float,
+        spectral_norm: bool,
+        pack: int,
+        minibatch_std: int,
+        ema_decay: float | None,
+        instance_noise_std: float,
+        instance_noise_anneal_iterations: int,
+        label_smoothing: float,
     ) -> None:
         super().__init__(latent_dim=latent_dim, seed=seed, clip_norms=[clip_norm_g, clip_norm_d])
         if d_steps < 1:
             raise ValueError(f"d_steps must be >= 1, got {d_steps}")
+        self.loss = adversarial_loss(loss)
+        if r1_gamma < 0:
+            raise ValueError(f"r1_gamma must be >= 0, got {r1_gamma}")
+        if getattr(discriminator, "pack", 1) != pack:
+            raise ValueError(
+                f"model.pack={pack} but the discriminator packs {getattr(discriminator, 'pack', 1)}"
+                " samples: set both through model.pack"
+            )
+        if ema_decay is not None and not 0.0 < ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in (0, 1) or null (off), got {ema_decay}")
+        if instance_noise_std < 0 or instance_noise_anneal_iterations < 1:
+            raise ValueError(
+                "instance_noise_std must be >= 0 and instance_noise_anneal_iterations >= 1, got"
+                f" {instance_noise_std} and {instance_noise_anneal_iterations}"
+            )
+        if not 0.0 <= label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
+        if label_smoothing and not self.loss.smoothable:
+            raise ValueError(
+                f"label_smoothing needs a loss with a real-label target (ns, minimax, lsgan),"
+                f" not loss={loss}"
+            )
         self.generator = generator
         self.discriminator = discriminator
         self.optimizer_g_factory = optimizer_g
         self.optimizer_d_factory = optimizer_d
         self.loss_name = loss
-        self.loss = adversarial_loss(loss)
         self.d_steps = d_steps
         self.optimizer_steps_per_iteration = d_steps + 1
         self.real_batches_per_iteration = d_steps
+        self.r1_gamma = r1_gamma
+        self.spectral_norm = spectral_norm
+        self.pack = pack
+        self.minibatch_std = minibatch_std
+        self.ema_decay = ema_decay
+        self.generator_ema = None
+        if ema_decay is not None:
+            self.generator_ema = copy.deepcopy(generator).requires_grad_(False)
+        self.instance_noise_std = instance_noise_std
+        self.instance_noise_anneal_iterations = instance_noise_anneal_iterations
+        self.real_target = 1.0 - label_smoothing
+
+    def configure_model(self) -> None:
+        # Applied in each process (parametrised modules cannot be pickled into ddp_spawn
+        # workers), before any checkpoint is loaded; calling it twice changes nothing.
+        if not self.spectral_norm:
+            return
+        from torch.nn.utils import parametrize
+        from torch.nn.utils.parametrizations import spectral_norm
+
+        for layer in self.discriminator.modules():
+            if isinstance(layer, SPECTRAL_NORM_LAYERS) and not parametrize.is_parametrized(
+                layer, "weight"
+            ):
+                # the transposed conv's output channels are its weight's second axis
+                spectral_norm(layer, dim=1 if isinstance(layer, nn.ConvTranspose2d) else 0)
 
     def configure_optimizers(self) -> list[Optimizer]:
         return [
@@ -51,7 +116,30 @@ class GAN(GenerativeModel):
         ]
 
     def decode(self, z: Tensor) -> Tensor:
-        return self.generator(z)
+        generator = self.generator_ema if self.generator_ema is not None else self.generator
+        return generator(z)
+
+    # --- pieces the switches change ---------------------------------------------------------
+    def instance_noise(self) -> float:
+        """Std of the instance noise at the current iteration (linear anneal to 0)."""
+        remaining = 1.0 - self.iteration / self.instance_noise_anneal_iterations
+        return self.instance_noise_std * max(0.0, remaining)
+
+    def _with_instance_noise(self, x: Tensor) -> Tensor:
+        std = self.instance_noise()
+        return x + std * torch.randn_like(x) if std > 0 else x
+
+    @torch.no_grad()
+    def update_ema(self) -> None:
+        """ema <- decay * ema + (1 - decay) * G; buffers (batch-norm statistics) copied."""
+        assert self.generator_ema is not None and self.ema_decay is not None
+        ema_params = list(self.generator_ema.parameters())
+        params = [p.detach() for p in self.generator.parameters()]
+        torch._foreach_lerp_(ema_params, params, 1.0 - self.ema_decay)
+        for ema_buffer, buffer in zip(
+            self.generator_ema.buffers(), self.generator.buffers(), strict=True
+        ):
+            ema_buffer.copy_(buffer)
 
     def _score_summary(self, scores: Tensor) -> Tensor:
         # D(x) as a probability for the BCE losses, the raw score otherwise
@@ -59,14 +147,19 @@ class GAN(GenerativeModel):
 
     def discriminator_loss(self, real: Tensor, fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         """The discriminator's objective on one real and one fake batch, and what to log."""
+        real, fake = self._with_instance_noise(real), self._with_instance_noise(fake)
         real_scores = self.discriminator(real)
         fake_scores = self.discriminator(fake)
-        loss = self.loss.discriminator(real_scores, fake_scores)
+        loss = self.loss.discriminator(real_scores, fake_scores, self.real_target)
         logs = {
-            "train/d_loss": loss,
             "train/D(x)": self._score_summary(real_scores),
             "train/D(G(z))": self._score_summary(fake_scores),
         }
+        if self.r1_gamma > 0:
+            penalty = r1_penalty(self.discriminator, real)
+            loss = loss + 0.5 * self.r1_gamma * penalty
+            logs["train/r1"] = penalty
+        logs["train/d_loss"] = loss
         return loss, logs
 
     def training_iteration(self, real: Tensor) -> None:
@@ -83,8 +176,14 @@ class GAN(GenerativeModel):
             self.record(logs)
 
         with self.toggled_optimizer(opt_g):
-            g_loss = self.loss.generator(self.discriminator(self.generator(self.noise(batch_size))))
+            g_loss = self.loss.generator(
+                self.discriminator(
+                    self._with_instance_noise(self.generator(self.noise(batch_size)))
+                )
+            )
             opt_g.zero_grad(set_to_none=True)
             self.manual_backward(g_loss)
             opt_g.step()
+        if self.generator_ema is not None:
+            self.update_ema()
         self.record({"train/g_loss": g_loss})

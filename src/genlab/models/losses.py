@@ -13,15 +13,18 @@ from torch import Tensor
 class AdversarialLoss:
     """The discriminator's and the generator's objective (both minimised) for one GAN loss."""
 
-    discriminator: Callable[[Tensor, Tensor], Tensor]  # (scores on real, scores on fake)
+    # (scores on real, scores on fake, target for real: 1, or 1 - s with label smoothing)
+    discriminator: Callable[[Tensor, Tensor, float], Tensor]
     generator: Callable[[Tensor], Tensor]  # (scores on fake)
     probabilistic: bool  # scores are logits of P(real)
+    smoothable: bool  # has a real-label target that one-sided label smoothing can lower
 
 
 # Named functions, not lambdas: models are pickled into ddp_spawn workers.
-def _bce_discriminator(real: Tensor, fake: Tensor) -> Tensor:
-    # -log D(x) - log(1 - D(G(z))) with D = sigmoid(score)
-    return F.softplus(-real).mean() + F.softplus(fake).mean()
+def _bce_discriminator(real: Tensor, fake: Tensor, real_target: float) -> Tensor:
+    # -t log D(x) - (1 - t) log(1 - D(x)) - log(1 - D(G(z))) with D = sigmoid(score)
+    real_term = real_target * F.softplus(-real) + (1 - real_target) * F.softplus(real)
+    return real_term.mean() + F.softplus(fake).mean()
 
 
 def _ns_generator(fake: Tensor) -> Tensor:
@@ -32,19 +35,19 @@ def _minimax_generator(fake: Tensor) -> Tensor:
     return -F.softplus(fake).mean()  # log(1 - D(G(z)))
 
 
-def _lsgan_discriminator(real: Tensor, fake: Tensor) -> Tensor:
-    return 0.5 * ((real - 1).pow(2).mean() + fake.pow(2).mean())
+def _lsgan_discriminator(real: Tensor, fake: Tensor, real_target: float) -> Tensor:
+    return 0.5 * ((real - real_target).pow(2).mean() + fake.pow(2).mean())
 
 
 def _lsgan_generator(fake: Tensor) -> Tensor:
     return 0.5 * (fake - 1).pow(2).mean()
 
 
-def _hinge_discriminator(real: Tensor, fake: Tensor) -> Tensor:
+def _hinge_discriminator(real: Tensor, fake: Tensor, real_target: float) -> Tensor:
     return F.relu(1 - real).mean() + F.relu(1 + fake).mean()
 
 
-def _critic_discriminator(real: Tensor, fake: Tensor) -> Tensor:
+def _critic_discriminator(real: Tensor, fake: Tensor, real_target: float) -> Tensor:
     return fake.mean() - real.mean()
 
 
@@ -54,15 +57,15 @@ def _critic_generator(fake: Tensor) -> Tensor:
 
 ADVERSARIAL_LOSSES: dict[str, AdversarialLoss] = {
     # Goodfellow et al. 2014, with the non-saturating generator loss.
-    "ns": AdversarialLoss(_bce_discriminator, _ns_generator, True),
+    "ns": AdversarialLoss(_bce_discriminator, _ns_generator, True, True),
     # Goodfellow et al. 2014, the original minimax game.
-    "minimax": AdversarialLoss(_bce_discriminator, _minimax_generator, True),
+    "minimax": AdversarialLoss(_bce_discriminator, _minimax_generator, True, True),
     # Mao et al. 2017 (LSGAN), targets a=0, b=1, c=1.
-    "lsgan": AdversarialLoss(_lsgan_discriminator, _lsgan_generator, False),
+    "lsgan": AdversarialLoss(_lsgan_discriminator, _lsgan_generator, False, True),
     # Lim & Ye 2017 / Miyato et al. 2018 (hinge); the generator maximises the critic's score.
-    "hinge": AdversarialLoss(_hinge_discriminator, _critic_generator, False),
+    "hinge": AdversarialLoss(_hinge_discriminator, _critic_generator, False, False),
     # Arjovsky et al. 2017 (Wasserstein critic; needs a Lipschitz constraint such as the GP).
-    "wasserstein": AdversarialLoss(_critic_discriminator, _critic_generator, False),
+    "wasserstein": AdversarialLoss(_critic_discriminator, _critic_generator, False, False),
 }
 
 

@@ -24,3 +24,17 @@ def gradient_penalty(critic: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
         scores = critic(interpolates).float()
         (grad,) = torch.autograd.grad(scores.sum(), interpolates, create_graph=True)
         return (grad.flatten(1).norm(2, dim=1) - 1).pow(2).mean()
+
+
+def r1_penalty(discriminator: nn.Module, real: Tensor) -> Tensor:
+    """R1 (Mescheder et al. 2018): squared norm of grad_x D(x) on real data, summed over the
+    input and averaged over the discriminator's scores (one per sample, or per pack).
+
+    The caller weights it by gamma / 2. Like the gradient penalty, it runs in float32 with
+    autocast off, with the graph kept for the parameters' gradient.
+    """
+    with torch.autocast(device_type=real.device.type, enabled=False):
+        inputs = real.detach().float().requires_grad_(True)
+        scores = discriminator(inputs).float()
+        (grad,) = torch.autograd.grad(scores.sum(), inputs, create_graph=True)
+        return grad.pow(2).sum() / scores.numel()

@@ -48,6 +48,15 @@ class WGANGP(GAN):
             d_steps=n_critic,
             clip_norm_g=clip_norm_g,
             clip_norm_d=clip_norm_d,
+            # the GAN's switches, off: the critic is kept Lipschitz by the penalty alone
+            r1_gamma=0.0,
+            spectral_norm=False,
+            pack=1,
+            minibatch_std=0,
+            ema_decay=None,
+            instance_noise_std=0.0,
+            instance_noise_anneal_iterations=1,
+            label_smoothing=0.0,
         )
         self.gp_lambda = gp_lambda
         self.n_critic = n_critic

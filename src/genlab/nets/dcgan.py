@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from genlab.nets.layers import channel_norm
+from genlab.nets.layers import MinibatchStd, channel_norm, pack_samples
 
 
 def _image_shape(data_shape: Sequence[int]) -> tuple[int, int]:
@@ -60,21 +60,35 @@ def _conv_trunk(channels: int, base_channels: int, norm: str) -> nn.Sequential:
         nn.Conv2d(c, 2 * c, 4, stride=2, padding=1),
         channel_norm(norm, 2 * c),
         nn.LeakyReLU(0.2),
-        nn.Flatten(),
     )
 
 
 class DCGANDiscriminator(nn.Module):
-    """Image (B, C, S, S) -> one unbounded score per sample, shape (B,)."""
+    """Image (B, C, S, S) -> one unbounded score per sample, shape (B,); with pack=k, one score
+    per k consecutive images stacked along channels, shape (B / k,) (PacGAN). minibatch_std > 0
+    adds the minibatch-std channel (groups of that size) before the output layer."""
 
-    def __init__(self, data_shape: Sequence[int], base_channels: int, norm: str) -> None:
+    def __init__(
+        self,
+        data_shape: Sequence[int],
+        base_channels: int,
+        norm: str,
+        pack: int,
+        minibatch_std: int,
+    ) -> None:
         super().__init__()
         channels, side = _image_shape(data_shape)
-        self.trunk = _conv_trunk(channels, base_channels, norm)
-        self.head = nn.Linear(2 * base_channels * (side // 4) ** 2, 1)
+        if pack < 1:
+            raise ValueError(f"pack must be >= 1, got {pack}")
+        self.pack = pack
+        self.trunk = _conv_trunk(pack * channels, base_channels, norm)
+        self.minibatch_std = MinibatchStd(minibatch_std) if minibatch_std else nn.Identity()
+        features = (2 * base_channels + (1 if minibatch_std else 0)) * (side // 4) ** 2
+        self.head = nn.Linear(features, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.trunk(x)).squeeze(1)
+        h = self.minibatch_std(self.trunk(pack_samples(x, self.pack)))
+        return self.head(h.flatten(1)).squeeze(1)
 
 
 class DCGANEncoder(nn.Module):
@@ -87,5 +101,5 @@ class DCGANEncoder(nn.Module):
         self.head = nn.Linear(2 * base_channels * (side // 4) ** 2, 2 * latent_dim)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mu, logvar = self.head(self.trunk(x)).chunk(2, dim=1)
+        mu, logvar = self.head(self.trunk(x).flatten(1)).chunk(2, dim=1)
         return mu, logvar

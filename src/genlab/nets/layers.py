@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from torch import nn
+import torch
+from torch import Tensor, nn
 
 NORMS = ("none", "batch", "layer")
 
@@ -31,3 +32,43 @@ def channel_norm(norm: str, channels: int) -> nn.Module:
     if norm == "layer":
         return nn.GroupNorm(1, channels)
     return nn.Identity()
+
+
+def pack_samples(x: Tensor, pack: int) -> Tensor:
+    """PacGAN (Lin et al. 2018): (B, C, ...) -> (B / pack, pack * C, ...), consecutive samples
+    joined along the first feature axis, so the discriminator judges `pack` samples at once."""
+    if pack == 1:
+        return x
+    if x.shape[0] % pack:
+        raise ValueError(
+            f"PacGAN: a batch of {x.shape[0]} samples does not split into packs of {pack};"
+            " pick data.batch_size divisible by model.pack"
+        )
+    return x.reshape(x.shape[0] // pack, pack * x.shape[1], *x.shape[2:])
+
+
+class MinibatchStd(nn.Module):
+    """Minibatch standard deviation (Karras et al. 2018): appends one feature (channel) holding
+    the mean over features of the per-feature std within groups of `group_size` samples, so
+    the discriminator can see a batch's lack of variety."""
+
+    def __init__(self, group_size: int) -> None:
+        super().__init__()
+        if group_size < 2:
+            raise ValueError(f"minibatch_std group size must be >= 2, got {group_size}")
+        self.group_size = group_size
+
+    def forward(self, x: Tensor) -> Tensor:
+        batch = x.shape[0]
+        group = min(self.group_size, batch)
+        if batch % group:
+            raise ValueError(
+                f"minibatch_std: a batch of {batch} does not split into groups of {group};"
+                " pick a batch size divisible by the group size"
+            )
+        # sample i belongs to group i mod (batch / group): row j of `grouped` holds group j
+        grouped = x.reshape(group, batch // group, *x.shape[1:])
+        std = (grouped.var(dim=0, unbiased=False) + 1e-8).sqrt()
+        stat = std.flatten(1).mean(dim=1).repeat(group)  # (batch,), one value per sample
+        extra = stat.view(batch, 1, *([1] * (x.dim() - 2))).expand(batch, 1, *x.shape[2:])
+        return torch.cat([x, extra.to(x.dtype)], dim=1)

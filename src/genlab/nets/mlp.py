@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from genlab.nets.layers import feature_norm
+from genlab.nets.layers import MinibatchStd, feature_norm, pack_samples
 
 
 def _mlp(
@@ -42,14 +42,30 @@ class MLPGenerator(nn.Module):
 
 
 class MLPDiscriminator(nn.Module):
-    """Maps data (B, *data_shape) to one unbounded score per sample, shape (B,)."""
+    """Maps data (B, *data_shape) to one unbounded score per sample, shape (B,); with pack=k,
+    one score per k consecutive samples, shape (B / k,) (PacGAN). minibatch_std > 0 adds the
+    minibatch-std feature (groups of that size) before the output layer."""
 
-    def __init__(self, data_shape: Sequence[int], hidden: Sequence[int], norm: str) -> None:
+    def __init__(
+        self,
+        data_shape: Sequence[int],
+        hidden: Sequence[int],
+        norm: str,
+        pack: int,
+        minibatch_std: int,
+    ) -> None:
         super().__init__()
-        self.net = _mlp(math.prod(data_shape), hidden, 1, nn.LeakyReLU(0.2), norm)
+        if pack < 1:
+            raise ValueError(f"pack must be >= 1, got {pack}")
+        self.pack = pack
+        layers = _mlp(pack * math.prod(data_shape), hidden, 1, nn.LeakyReLU(0.2), norm)
+        self.trunk = layers[:-1]
+        self.minibatch_std = MinibatchStd(minibatch_std) if minibatch_std else nn.Identity()
+        self.head = nn.Linear(hidden[-1] + (1 if minibatch_std else 0), 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x.flatten(1)).squeeze(1)
+        h = self.trunk(pack_samples(x.flatten(1), self.pack))
+        return self.head(self.minibatch_std(h)).squeeze(1)
 
 
 class MLPEncoder(nn.Module):

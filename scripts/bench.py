@@ -1,0 +1,431 @@
+"""genlab vs a hand-written PyTorch loop, side by side: `make bench` (python scripts/bench.py).
+
+For each case the same nets (instantiated from genlab's own config), optimisers, batch size and
+device-resident data run (a) as a minimal hand-written PyTorch loop and (b) as `genlab-train`
+with its default callbacks, loggers and logging cadence (metrics off: they are timed on their
+own below), interleaved A B A B in fresh processes. Both sides are timed over the training loop
+only, from the first iteration to the end, warm-up included. Also measured: `genlab-train
+--help`, start-up to the first iteration against `import lightning`, samples/s of each metric,
+and the share of a default run's wall time spent on metrics. Writes bench.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+QUIET = ["trainer.enable_model_summary=false"]
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    overrides: list[str]
+    iterations: int
+    target: float  # the ratio genlab / plain loop the project promises on a 2-core CPU
+    needs_mnist: bool = False
+    notes: str = ""
+
+
+CASES = [
+    Case("gan_mlp", ["data=ring8", "model=gan"], 3000, 0.95, notes="ring8, MLP 2x128, batch 256"),
+    Case(
+        "wgan_gp_mlp",
+        ["data=ring8", "model=wgan_gp"],
+        600,
+        0.95,
+        notes="ring8, MLP critic, n_critic 5",
+    ),
+    Case(
+        "gan_dcgan",
+        ["data=mnist", "model=gan"],
+        40,
+        0.98,
+        True,
+        "28x28x1 DCGAN 64 ch, batch 64",
+    ),
+    Case(
+        "vae_mlp",
+        ["data=mnist", "net=mlp", "model=vae"],
+        2000,
+        0.98,
+        True,
+        "784-d MLP VAE, batch 64",
+    ),
+]
+CASES_BY_NAME = {case.name: case for case in CASES}
+
+
+# --- fake MNIST-shaped data (no download) -----------------------------------------------------
+def write_fake_mnist(root: Path, n: int = 6000) -> None:
+    """MNIST-format idx files of random digits under root/MNIST/raw."""
+    import numpy as np
+
+    raw = root / "MNIST" / "raw"
+    if (raw / "train-labels-idx1-ubyte").is_file():
+        return
+    raw.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
+    labels = rng.integers(0, 10, size=n, dtype=np.uint8)
+    (raw / "train-images-idx3-ubyte").write_bytes(
+        struct.pack(">IIII", 0x0803, n, 28, 28) + images.tobytes()
+    )
+    (raw / "train-labels-idx1-ubyte").write_bytes(struct.pack(">II", 0x0801, n) + labels.tobytes())
+
+
+def data_overrides(case: Case, scratch: Path) -> list[str]:
+    if not case.needs_mnist:
+        return []
+    write_fake_mnist(scratch / "data")
+    return ["data.download=false", f"paths.data_dir={scratch / 'data'}"]
+
+
+# --- (a) the hand-written loop ---------------------------------------------------------------
+def compose(overrides: list[str]):  # noqa: ANN201 - an omegaconf DictConfig
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    from genlab import resolvers
+
+    resolvers.register()
+    with initialize_config_dir(str(REPO / "conf"), version_base="1.3"):
+        return hydra_compose("train", overrides=overrides)
+
+
+def real_batches(data, batch_size: int) -> Callable[[], object]:  # noqa: ANN001
+    """Shuffled drop-last batches from a tensor, a new permutation each epoch."""
+    import torch
+
+    state = {"order": None, "next": 0}
+    per_epoch = data.shape[0] // batch_size
+
+    def next_batch():  # noqa: ANN202
+        if state["order"] is None or state["next"] == per_epoch:
+            state["order"], state["next"] = torch.randperm(data.shape[0]), 0
+        start = state["next"] * batch_size
+        state["next"] += 1
+        return data[state["order"][start : start + batch_size]]
+
+    return next_batch
+
+
+def plain_loop(case: Case, scratch: Path) -> float:
+    """Iterations/s of a minimal PyTorch loop with genlab's nets and optimiser settings."""
+    import torch
+    import torch.nn.functional as F
+    from hydra.utils import instantiate
+
+    cfg = compose([*case.overrides, *data_overrides(case, scratch)])
+    torch.manual_seed(0)
+    dm = instantiate(cfg.data)
+    dm.prepare_data()
+    data = dm.items()  # the whole set in model space, float32
+    next_batch = real_batches(data, int(cfg.data.batch_size))
+    batch, zdim = int(cfg.data.batch_size), int(cfg.model.latent_dim)
+
+    def adam(params, spec):  # noqa: ANN001, ANN202
+        return torch.optim.Adam(params, lr=spec.lr, betas=tuple(spec.get("betas", (0.9, 0.999))))
+
+    if cfg.model._target_.endswith("VAE"):
+        enc, dec = instantiate(cfg.net.encoder), instantiate(cfg.net.decoder)
+        opt = adam([*enc.parameters(), *dec.parameters()], cfg.model.optimizer)
+        log_sigma = math.log(cfg.model.sigma)
+
+        def iteration() -> None:
+            x = next_batch()
+            mu, logvar = enc(x)
+            z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+            nll = 0.5 * (x - dec(z)).pow(2) / math.exp(2 * log_sigma) + log_sigma
+            nll = (nll + 0.5 * math.log(2 * math.pi)).flatten(1).sum(1).mean()
+            kl = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(1).mean()
+            opt.zero_grad(set_to_none=True)
+            (nll + cfg.model.beta * kl).backward()
+            opt.step()
+
+    else:
+        wgan = cfg.model._target_.endswith("WGANGP")
+        g = instantiate(cfg.net.generator)
+        d = instantiate(cfg.net.critic if wgan else cfg.net.discriminator)
+        opt_g = adam(g.parameters(), cfg.model.optimizer_g)
+        opt_d = adam(d.parameters(), cfg.model.optimizer_d)
+        d_steps = int(cfg.model.n_critic if wgan else cfg.model.d_steps)
+
+        def d_loss(real, fake):  # noqa: ANN001, ANN202
+            if not wgan:
+                return F.softplus(-d(real)).mean() + F.softplus(d(fake)).mean()
+            alpha = torch.rand(real.shape[0], *([1] * (real.dim() - 1)))
+            mixed = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
+            (grad,) = torch.autograd.grad(d(mixed).sum(), mixed, create_graph=True)
+            gp = (grad.flatten(1).norm(2, dim=1) - 1).pow(2).mean()
+            return d(fake).mean() - d(real).mean() + cfg.model.gp_lambda * gp
+
+        def iteration() -> None:
+            for _ in range(d_steps):
+                real = next_batch()
+                with torch.no_grad():
+                    fake = g(torch.randn(batch, zdim))
+                loss = d_loss(real, fake)
+                opt_d.zero_grad(set_to_none=True)
+                loss.backward()
+                opt_d.step()
+            d.requires_grad_(False)  # as genlab's toggled optimiser: no D gradients in G's step
+            score = d(g(torch.randn(batch, zdim)))
+            loss = -score.mean() if wgan else F.softplus(-score).mean()
+            opt_g.zero_grad(set_to_none=True)
+            loss.backward()
+            opt_g.step()
+            d.requires_grad_(True)
+
+    started = time.perf_counter()
+    for _ in range(case.iterations):
+        iteration()
+    return case.iterations / (time.perf_counter() - started)
+
+
+# --- (b) genlab-train ---------------------------------------------------------------------------
+def genlab_train(args: list[str], cwd: Path) -> tuple[dict, float]:
+    """Run genlab-train in a fresh process; (its summary.json, wall seconds)."""
+    started = time.time()
+    result = subprocess.run(
+        [sys.executable, "-m", "genlab.train", f"paths.root_dir={cwd}", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "MPLBACKEND": "Agg"},
+    )
+    wall = time.time() - started
+    if result.returncode != 0:
+        raise RuntimeError(f"genlab-train {' '.join(args)} failed:\n{result.stderr[-3000:]}")
+    run_dir = next(
+        line.split(":", 1)[1].strip()
+        for line in result.stdout.splitlines()
+        if line.startswith("run folder:")
+    )
+    summary = json.loads((Path(run_dir) / "summary.json").read_text())
+    summary["_launched_unix"] = started
+    return summary, wall
+
+
+def genlab_rate(case: Case, scratch: Path) -> tuple[float, float]:
+    """(iterations/s of genlab's training loop, seconds from launch to the first iteration)."""
+    summary, _ = genlab_train(
+        [*case.overrides, *data_overrides(case, scratch), *QUIET, "metrics=none"]
+        + [f"iterations={case.iterations}"],
+        scratch,
+    )
+    first = datetime.fromisoformat(summary["train_started_at"]).timestamp()
+    return summary["iterations_per_second"], first - summary["_launched_unix"]
+
+
+def in_fresh_process(case: Case, scratch: Path) -> float:
+    out = subprocess.run(
+        [sys.executable, __file__, "--plain", case.name, "--scratch", str(scratch)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return float(out.strip().splitlines()[-1])
+
+
+def wall_time(command: list[str], repeats: int) -> list[float]:
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        subprocess.run(command, capture_output=True, check=True, cwd=REPO)
+        times.append(time.perf_counter() - started)
+    return times
+
+
+# --- metrics --------------------------------------------------------------------------------
+def random_inception_state() -> dict:
+    """torch-fidelity's Inception-v3 with random weights, built without any download."""
+    from unittest import mock
+
+    import torch
+    from torch_fidelity import feature_extractor_inceptionv3 as tf_inception
+
+    with (
+        mock.patch.object(tf_inception, "load_state_dict_from_url", lambda *a, **k: {}),
+        mock.patch.object(torch.nn.Module, "load_state_dict", lambda self, *a, **k: None),
+    ):
+        torch.manual_seed(0)
+        net = tf_inception.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"])
+    return net.state_dict()
+
+
+def metric_rates(scratch: Path) -> dict[str, dict[str, float]]:
+    """Samples/s of scoring generated samples with each metric suite (extract + score)."""
+    import torch
+
+    from genlab.data.images import DigitsDataModule
+    from genlab.data.toy import GaussianMixtureDataModule
+    from genlab.metrics.suites import CoverageSuite, DomainSuite, InceptionSuite
+
+    def rate(suite, samples) -> float:  # noqa: ANN001
+        started = time.perf_counter()
+        suite.score(suite.extract(samples))
+        return len(samples) / (time.perf_counter() - started)
+
+    ring = GaussianMixtureDataModule("ring", 8, 1.0, None, 0.01, 100_000, "ring8", 0, 256, 0, [2])
+    coverage = CoverageSuite(3.0, 2500)
+    coverage.setup(ring, scratch)
+    digits = DigitsDataModule("digits", 0, 64, 0, [1, 8, 8], True)
+    domain = DomainSuite(600, 128, 1e-3, None, 10, 500)
+    domain.setup(digits, scratch / "cache")
+    # Inception with random weights in torch-fidelity's architecture: the timing is the
+    # protocol's (resize to 299, 2048-d features), the values are meaningless.
+    weights = scratch / "inception-random.pth"
+    if not weights.exists():
+        torch.save(random_inception_state(), weights)
+    fid = InceptionSuite(str(weights), 32, 2, 10, 16, 16)
+    fid.setup(digits, scratch / "cache")
+    return {
+        "coverage (ring8, 2,500 points)": {"samples_per_s": rate(coverage, torch.randn(2500, 2))},
+        "domain FID/IS (digits classifier)": {
+            "samples_per_s": rate(domain, torch.rand(5000, 1, 8, 8) * 2 - 1)
+        },
+        "Inception FID/IS/KID (torch-fidelity protocol)": {
+            "samples_per_s": rate(fid, torch.rand(32, 1, 8, 8) * 2 - 1),
+        },
+    }
+
+
+def summarise(values: list[float]) -> dict[str, float]:
+    return {
+        "min": min(values),
+        "median": statistics.median(values),
+        "max": max(values),
+    }
+
+
+@dataclass
+class Report:
+    rows: list[dict] = field(default_factory=list)
+    extras: dict = field(default_factory=dict)
+
+
+def run(cases: list[Case], repeats: int, scratch: Path, metrics: bool) -> Report:
+    report = Report()
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores")
+    for case in cases:
+        plain, genlab, startups, ratios = [], [], [], []
+        for _ in range(repeats):  # interleaved A B A B
+            plain.append(in_fresh_process(case, scratch))
+            rate, startup = genlab_rate(case, scratch)
+            genlab.append(rate)
+            startups.append(startup)
+            ratios.append(genlab[-1] / plain[-1])
+        row = {
+            "case": case.name,
+            "notes": case.notes,
+            "iterations": case.iterations,
+            "plain_it_s": summarise(plain),
+            "genlab_it_s": summarise(genlab),
+            "ratio": summarise(ratios),
+            "target": case.target,
+            "startup_s": summarise(startups),
+        }
+        report.rows.append(row)
+        print(
+            f"{case.name:12s} plain {row['plain_it_s']['median']:8.1f} it/s   genlab"
+            f" {row['genlab_it_s']['median']:8.1f} it/s   ratio {row['ratio']['median']:.3f}"
+            f" (min {row['ratio']['min']:.3f}, max {row['ratio']['max']:.3f}; target"
+            f" >= {case.target})",
+            flush=True,
+        )
+    bin_dir = Path(sys.executable).parent
+    help_cmd = [str(bin_dir / "genlab-train"), "--help"]
+    if not Path(help_cmd[0]).exists():
+        help_cmd = [sys.executable, "-m", "genlab.train", "--help"]
+    report.extras["help_s"] = summarise(wall_time(help_cmd, 3))
+    report.extras["import_lightning_s"] = summarise(
+        wall_time([sys.executable, "-c", "import lightning"], 3)
+    )
+    startup = [s for row in report.rows for s in [row["startup_s"]["median"]]]
+    report.extras["startup_to_first_iteration_s"] = min(startup) if startup else None
+    if metrics:
+        report.extras["metrics"] = metric_rates(scratch)
+        summary, wall = genlab_train([*QUIET], scratch)  # the default run, metrics on
+        report.extras["default_run"] = {
+            "wall_s": wall,
+            "metrics_s": summary.get("metrics/seconds"),
+            "metrics_share": summary.get("metrics/seconds", 0.0) / wall,
+        }
+    return report
+
+
+def print_table(report: Report) -> None:
+    print("\n| case | plain loop it/s | genlab it/s | ratio median (min-max) | target |")
+    print("|---|---:|---:|---:|---:|")
+    for row in report.rows:
+        ratio = row["ratio"]
+        print(
+            f"| {row['case']} ({row['notes']}) | {row['plain_it_s']['median']:.1f} |"
+            f" {row['genlab_it_s']['median']:.1f} | {ratio['median']:.3f}"
+            f" ({ratio['min']:.3f}-{ratio['max']:.3f}) | >= {row['target']} |"
+        )
+    extras = report.extras
+    print(f"\ngenlab-train --help: {extras['help_s']['median']:.2f} s (target <= 1 s)")
+    lightning = extras["import_lightning_s"]["median"]
+    startup = extras["startup_to_first_iteration_s"]
+    if startup is not None:
+        print(
+            f"start-up to first iteration: {startup:.2f} s; python -c 'import lightning':"
+            f" {lightning:.2f} s (target <= import + 1 s = {lightning + 1:.2f} s)"
+        )
+    for name, values in extras.get("metrics", {}).items():
+        print(f"metric {name}: {values['samples_per_s']:.1f} samples/s")
+    default = extras.get("default_run")
+    if default:
+        print(
+            f"default run (make train): {default['wall_s']:.1f} s wall, metrics"
+            f" {default['metrics_s']:.2f} s = {100 * default['metrics_share']:.1f}% (target <= 10%)"
+        )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", nargs="+", choices=list(CASES_BY_NAME), default=None)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--no-metrics", action="store_true", help="skip the metric timings")
+    parser.add_argument("--out", type=Path, default=REPO / "bench.json")
+    parser.add_argument("--plain", choices=list(CASES_BY_NAME), help=argparse.SUPPRESS)
+    parser.add_argument("--scratch", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.plain:
+        print(plain_loop(CASES_BY_NAME[args.plain], args.scratch))
+        return
+    cases = [CASES_BY_NAME[n] for n in args.cases] if args.cases else CASES
+    with tempfile.TemporaryDirectory(prefix="genlab-bench-") as tmp:
+        report = run(cases, args.repeats, Path(tmp), metrics=not args.no_metrics)
+    print_table(report)
+    payload = {
+        "machine": {
+            "cores": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+        },
+        "cases": report.rows,
+        **report.extras,
+    }
+    args.out.write_text(json.dumps(payload, indent=2) + "\n")
+    print(f"\nwrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

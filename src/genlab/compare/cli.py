@@ -1,0 +1,94 @@
+"""genlab-compare <multirun folder>: a sweep's results per group, with plots, in the folder."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from genlab.compare.jobs import CompareError, load_jobs
+from genlab.compare.stats import (
+    check_group_keys,
+    default_metrics,
+    group_jobs,
+    group_rows,
+    resolve_metrics,
+    varying_keys,
+)
+
+DESCRIPTION = """\
+Compare the jobs of a Hydra sweep (genlab-train -m ...). Jobs are grouped by the overrides that
+vary across them other than seed; each metric is shown as mean ± sample std over the completed
+runs, with counts of completed, failed, diverged and running jobs. For a 2-D mixture a chance row
+(uniform points over the mixture's box) is added. Writes comparison.md, comparison.csv and PNG
+plots into the multirun folder and prints the table."""
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command-line interface."""
+    cli = argparse.ArgumentParser(prog="genlab-compare", description=DESCRIPTION)
+    cli.add_argument("folder", type=Path, help="multirun folder, e.g. logs/multirun/<date>_<time>")
+    cli.add_argument(
+        "--metrics",
+        nargs="+",
+        metavar="NAME",
+        help="metrics to compare, with or without the metrics/ prefix (e.g. modes train/g_loss);"
+        " default: every metrics/* value of the completed runs",
+    )
+    cli.add_argument(
+        "--by",
+        nargs="+",
+        metavar="KEY",
+        help="group by these override keys (e.g. model model.gp_lambda) instead of the ones"
+        " that vary across jobs",
+    )
+    return cli
+
+
+def compare(folder: Path, metrics: list[str] | None, by: list[str] | None) -> list[Path]:
+    """Write the comparison files into `folder`, print the table; returns the written paths."""
+    from genlab.compare.chance import chance_for_jobs
+    from genlab.compare.plots import bar_chart, curve_charts, file_stem, samples_grid
+    from genlab.compare.report import markdown, write_csv
+
+    jobs = load_jobs(folder)
+    if by:
+        check_group_keys(by, jobs)
+    keys = by or varying_keys(jobs)
+    chosen = resolve_metrics(metrics, jobs) if metrics else default_metrics(jobs)
+    rows = group_rows(group_jobs(jobs, keys), chosen)
+    chance, note = chance_for_jobs(jobs)
+    if chance is not None and not set(chosen) & set(chance.stats):
+        chance = None
+    notes = [note] if note else []
+    if not chosen:
+        notes.append("No metric to compare: no completed run logged a metrics/* value yet.")
+
+    table = markdown(rows, chosen, chance, notes)
+    written = [folder / "comparison.md", folder / "comparison.csv"]
+    written[0].write_text(table)
+    write_csv(written[1], rows, chosen, chance)
+    for metric in chosen:
+        written.append(
+            bar_chart(folder / f"comparison_{file_stem(metric)}.png", rows, metric, chance)
+        )
+    written += curve_charts(folder, rows, chosen, chance)
+    grid = samples_grid(folder / "samples_grid.png", rows)
+    if grid is not None:
+        written.append(grid)
+
+    print(table)
+    print("written:")
+    for path in written:
+        print(f"  {path}")
+    return written
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point."""
+    cli = parser()
+    args = cli.parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        compare(args.folder, args.metrics, args.by)
+    except CompareError as err:
+        cli.exit(2, f"{cli.prog}: error: {err}\n")

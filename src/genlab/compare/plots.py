@@ -1,0 +1,171 @@
+"""Figures of a comparison: bars per metric, metric-vs-iteration curves, generated samples."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from pathlib import Path
+from typing import Any
+
+from genlab.compare.chance import ChanceLevel, centre_box, protocol_of
+from genlab.compare.jobs import Job, read_curves, read_samples
+from genlab.compare.stats import GroupRow, is_fraction, short_name
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _axis_label(metric: str) -> str:
+    return f"{short_name(metric)} (%)" if is_fraction(metric) else short_name(metric)
+
+
+def _save(fig: Any, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    _pyplot().close(fig)
+    return path
+
+
+def bar_chart(path: Path, rows: list[GroupRow], metric: str, chance: ChanceLevel | None) -> Path:
+    """Mean per group with ± std error bars, n above each bar, chance as a dashed line."""
+    plt = _pyplot()
+    scale = 100.0 if is_fraction(metric) else 1.0
+    stats = [row.stats[metric] for row in rows]
+    means = [scale * s.mean if s.n else 0.0 for s in stats]
+    errors = [scale * s.std if s.n > 1 else 0.0 for s in stats]
+    fig, ax = plt.subplots(figsize=(max(4.0, 1.1 * len(rows) + 2), 4))
+    positions = range(len(rows))
+    ax.bar(positions, means, yerr=errors, capsize=4, color="tab:blue", alpha=0.8)
+    for x, (mean, error, stat) in enumerate(zip(means, errors, stats, strict=True)):
+        ax.annotate(
+            f"n={stat.n}",
+            (x, mean + error),
+            textcoords="offset points",
+            xytext=(0, 3),
+            ha="center",
+            fontsize=8,
+        )
+    if chance is not None and metric in chance.stats:
+        ax.axhline(
+            scale * chance.stats[metric].mean, color="0.3", linestyle="--", label="chance (uniform)"
+        )
+        ax.legend(fontsize=8)
+    ax.set_xticks(list(positions), [row.label for row in rows], rotation=20, ha="right")
+    ax.margins(y=0.15)  # room for the n labels above the error bars
+    ax.set_ylabel(_axis_label(metric))
+    ax.set_title(f"{short_name(metric)}: mean ± std over seeds")
+    return _save(fig, path)
+
+
+def _mean_curve(
+    curves: list[list[tuple[int, float]]],
+) -> tuple[list[int], list[float], list[float]]:
+    """Per iteration: the mean and std over the runs that logged that iteration."""
+    by_step: dict[int, list[float]] = {}
+    for curve in curves:
+        for step, value in curve:
+            by_step.setdefault(step, []).append(value)
+    steps = sorted(by_step)
+    means = [statistics.fmean(by_step[s]) for s in steps]
+    stds = [statistics.stdev(by_step[s]) if len(by_step[s]) > 1 else 0.0 for s in steps]
+    return steps, means, stds
+
+
+def curve_charts(
+    folder: Path, rows: list[GroupRow], metrics: list[str], chance: ChanceLevel | None
+) -> list[Path]:
+    """`curves_<metric>.png`: mean over each group's completed runs by iteration, ± std band."""
+    plt = _pyplot()
+    per_job = {job.folder: read_curves(job, metrics) for row in rows for job in row.completed}
+    written = []
+    for metric in metrics:
+        scale = 100.0 if is_fraction(metric) else 1.0
+        fig, ax = plt.subplots(figsize=(6, 4))
+        drawn = False
+        for row in rows:
+            curves = [
+                per_job[job.folder][metric]
+                for job in row.completed
+                if metric in per_job[job.folder]
+            ]
+            if not curves:
+                continue
+            steps, means, stds = _mean_curve(curves)
+            means = [scale * m for m in means]
+            (line,) = ax.plot(steps, means, label=f"{row.label} (n={len(curves)})")
+            if len(curves) > 1:
+                ax.fill_between(
+                    steps,
+                    [m - scale * s for m, s in zip(means, stds, strict=True)],
+                    [m + scale * s for m, s in zip(means, stds, strict=True)],
+                    color=line.get_color(),
+                    alpha=0.2,
+                )
+            drawn = True
+        if not drawn:
+            plt.close(fig)
+            continue
+        if chance is not None and metric in chance.stats:
+            ax.axhline(
+                scale * chance.stats[metric].mean, color="0.3", linestyle="--", label="chance"
+            )
+        ax.set_xlabel("iteration")
+        ax.set_ylabel(_axis_label(metric))
+        ax.set_title(f"{short_name(metric)}: mean ± std over seeds")
+        ax.legend(fontsize=8)
+        written.append(_save(fig, folder / f"curves_{file_stem(metric)}.png"))
+    return written
+
+
+def _first_with_samples(jobs: list[Job]) -> tuple[Job, Any] | None:
+    """The completed job with the lowest seed that saved samples.npy, and its points."""
+    ordered = sorted(jobs, key=lambda job: math.inf if job.seed is None else job.seed)
+    for job in ordered:
+        points = read_samples(job)
+        if points is not None:
+            return job, points
+    return None
+
+
+def samples_grid(path: Path, rows: list[GroupRow]) -> Path | None:
+    """One scatter panel per group: the first completed seed's final samples over the centres."""
+    picks = {row.label: _first_with_samples(row.completed) for row in rows}
+    if not any(picks.values()):
+        return None
+    plt = _pyplot()
+    columns = min(4, len(rows))
+    lines = math.ceil(len(rows) / columns)
+    fig, axes = plt.subplots(lines, columns, figsize=(3.2 * columns, 3.4 * lines), squeeze=False)
+    for ax in axes.flat[len(rows) :]:
+        ax.set_axis_off()
+    for ax, row in zip(axes.flat, rows, strict=False):
+        ax.set_title(row.label, fontsize=9)
+        pick = picks[row.label]
+        if pick is None:
+            ax.text(0.5, 0.5, "no samples", ha="center", va="center", transform=ax.transAxes)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            continue
+        job, points = pick
+        ax.scatter(points[:, 0], points[:, 1], s=2, alpha=0.5, linewidths=0, color="tab:blue")
+        protocol = protocol_of(job.config)
+        if protocol is not None:
+            centres = protocol.mixture().centres
+            ax.scatter(centres[:, 0], centres[:, 1], marker="x", s=30, color="tab:red")
+            x0, x1, y0, y1 = centre_box(centres)
+            ax.set_xlim(x0, x1)
+            ax.set_ylim(y0, y1)
+        ax.set_aspect("equal")
+        ax.set_xlabel(f"seed {job.seed}", fontsize=8)
+    return _save(fig, path)
+
+
+def file_stem(metric: str) -> str:
+    """A file-name-safe form of the metric's name."""
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in short_name(metric))

@@ -1,0 +1,233 @@
+"""genlab-compare on a synthetic sweep folder: statistics, chance row, files, options, errors."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import subprocess
+import sys
+from contextlib import redirect_stdout
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from conftest import genlab_env
+from genlab.compare import main
+from genlab.compare.plots import _mean_curve
+
+RING8_CONFIG = {
+    "seed": 0,
+    "data": {
+        "layout": "ring",
+        "num_modes": 8,
+        "radius": 1.0,
+        "spacing": None,
+        "std": 0.01,
+        "name": "ring8",
+    },
+    "metrics": {"num_samples": 2500, "suite": {"high_quality_stds": 3.0}},
+}
+# (fix, seed, status, modes, high_quality, frechet_2d); None: no summary.json (still starting)
+JOBS = [
+    ("ns", 1, "completed", 8, 0.9, 0.1),
+    ("ns", 2, "completed", 8, 0.8, 0.2),
+    ("ns", 3, "completed", 6, 0.7, math.inf),
+    ("ns", 4, "failed", 1, 0.1, 9.0),
+    ("lsgan", 1, "completed", 5, 0.5, 0.3),
+    ("lsgan", 2, "completed", 7, 0.6, 0.5),
+    ("lsgan", 3, "diverged", 0, 0.0, 99.0),
+    ("lsgan", 4, None, 0, 0.0, 0.0),
+]
+
+
+def write_job(folder: Path, fix: str, seed: int, status: str | None, values: dict) -> None:
+    overrides = ["data=ring8", "iterations=20", f"fix={fix}", f"seed={seed}"]
+    (folder / ".hydra").mkdir(parents=True)
+    (folder / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+    (folder / "resolved_config.yaml").write_text(yaml.safe_dump({**RING8_CONFIG, "seed": seed}))
+    if status is None:
+        return
+    summary = {"status": status, "overrides": overrides, "seed": seed, **values}
+    (folder / "summary.json").write_text(json.dumps(summary))
+    if status != "completed":
+        return
+    from torch.utils.tensorboard import SummaryWriter
+
+    with SummaryWriter(str(folder / "tensorboard")) as writer:
+        writer.add_scalar("metrics/modes", values["metrics/modes"] - 1, 10)
+        writer.add_scalar("metrics/modes", values["metrics/modes"], 20)
+    angles = np.linspace(0, 2 * np.pi, 100, endpoint=False)
+    points = np.stack([np.cos(angles), np.sin(angles)], axis=1).astype(np.float32)
+    np.save(folder / "samples.npy", points)
+
+
+def make_sweep(root: Path) -> Path:
+    root.mkdir()
+    (root / "multirun.yaml").write_text("hydra: {}\n")
+    for number, (fix, seed, status, modes, high_quality, frechet) in enumerate(JOBS):
+        values = {
+            "metrics/modes": modes,
+            "metrics/high_quality": high_quality,
+            "metrics/mode_kl": 0.01 * seed,
+            "metrics/frechet_2d": frechet,
+            "metrics/seconds": 1.5,
+            "train/g_loss": float(seed),
+        }
+        write_job(root / str(number), fix, seed, status, values)
+    return root
+
+
+def compare(*argv: str) -> str:
+    out = io.StringIO()
+    with redirect_stdout(out):
+        main(list(argv))
+    return out.getvalue()
+
+
+def read_csv(path: Path) -> dict[tuple[str, str], dict[str, str]]:
+    with path.open() as f:
+        return {(row["group"], row["metric"]): row for row in csv.DictReader(f)}
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    root = make_sweep(tmp_path_factory.mktemp("multirun") / "2026-11-29_10-00-00")
+    return root, compare(str(root))
+
+
+def test_groups_by_the_varying_override_with_statistics_and_counts(sweep) -> None:
+    root, printed = sweep
+    table = (root / "comparison.md").read_text()
+    assert table in printed
+    lines = {line.split(" | ")[0].strip("| "): line for line in table.splitlines()}
+    assert lines["group"] == (
+        "| group | modes | high_quality (%) | mode_kl | frechet_2d | seconds | n | completed"
+        " | failed | diverged | running |"
+    )
+    # modes [8, 8, 6]; high quality [90, 80, 70] %; frechet [0.1, 0.2] (inf left out)
+    assert lines["fix=ns"] == (
+        "| fix=ns | 7.33 ± 1.15 | 80 ± 10 | 0.02 ± 0.01 | 0.15 ± 0.0707 (n=2) | 1.5 ± 0 | 3"
+        " | 3 | 1 | 0 | 0 |"
+    )
+    # modes [5, 7]; the diverged and the running job do not count
+    assert lines["fix=lsgan"].startswith("| fix=lsgan | 6 ± 1.41 | 55 ± 7.07 | 0.015 ± 0.00707 |")
+    assert lines["fix=lsgan"].endswith("| 2 | 2 | 0 | 1 | 1 |")
+    assert "uniformly over the box" in table
+
+    rows = read_csv(root / "comparison.csv")
+    modes = rows[("fix=ns", "metrics/modes")]
+    assert float(modes["mean"]) == pytest.approx(22 / 3)
+    assert float(modes["std"]) == pytest.approx(math.sqrt(4 / 3))
+    assert (modes["n"], modes["completed"], modes["failed"]) == ("3", "3", "1")
+    lsgan = rows[("fix=lsgan", "metrics/high_quality")]
+    assert float(lsgan["mean"]) == pytest.approx(0.55)
+    assert (lsgan["diverged"], lsgan["running"]) == ("1", "1")
+
+
+def test_chance_row_is_in_the_expected_range_for_ring8(sweep) -> None:
+    root, _ = sweep
+    rows = read_csv(root / "comparison.csv")
+    modes = rows[("chance (uniform)", "metrics/modes")]
+    high_quality = rows[("chance (uniform)", "metrics/high_quality")]
+    assert 3.5 < float(modes["mean"]) < 6 and float(modes["std"]) > 0
+    assert 0 < float(high_quality["mean"]) < 0.01
+    assert modes["n"] == "100"
+    assert ("chance (uniform)", "metrics/frechet_2d") not in rows
+    assert "| chance (uniform) |" in (root / "comparison.md").read_text()
+
+
+def test_plots_are_written(sweep) -> None:
+    root, printed = sweep
+    for name in ("modes", "high_quality", "mode_kl", "frechet_2d", "seconds"):
+        assert (root / f"comparison_{name}.png").stat().st_size > 1000
+    assert (root / "curves_modes.png").stat().st_size > 1000
+    assert not (root / "curves_mode_kl.png").exists()  # never logged to TensorBoard
+    assert (root / "samples_grid.png").stat().st_size > 1000
+    assert f"  {root / 'samples_grid.png'}" in printed.splitlines()
+
+
+def test_mean_curve_over_runs_that_logged_each_iteration() -> None:
+    steps, means, stds = _mean_curve([[(10, 1.0), (20, 3.0)], [(10, 3.0)]])
+    assert steps == [10, 20]
+    assert means == [2.0, 3.0]
+    assert stds == [pytest.approx(math.sqrt(2)), 0.0]
+
+
+def test_by_and_metrics_options(tmp_path: Path) -> None:
+    root = make_sweep(tmp_path / "sweep")
+    printed = compare(str(root), "--by", "data", "--metrics", "modes", "train/g_loss")
+    lines = printed.splitlines()
+    assert lines[0] == (
+        "| group | modes | train/g_loss | n | completed | failed | diverged | running |"
+    )
+    # modes of all completed runs [8, 8, 6, 5, 7], g_loss their seeds [1, 2, 3, 1, 2]
+    assert lines[2] == "| data=ring8 | 6.8 ± 1.3 | 1.8 ± 0.837 | 5 | 5 | 1 | 1 | 1 |"
+    assert lines[3].startswith("| chance (uniform) | ")
+    assert lines[3].endswith(" | - | 100 | - | - | - | - |")  # no chance level for g_loss
+    assert sorted(p.name for p in root.glob("comparison_*.png")) == [
+        "comparison_modes.png",
+        "comparison_train_g_loss.png",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["{root}/missing"], "is not a folder; pass a multirun folder"),
+        (["{root}/empty"], "holds no job folders"),
+        (["{root}/sweep/0"], "it is the folder of a single run or job; pass the multirun"),
+        (["{root}"], "it holds sweeps; pass one of them, e.g. {root}/sweep"),
+        (
+            ["{root}/sweep", "--metrics", "fid"],
+            "--metrics fid: no completed job has it; available: modes",
+        ),
+        (["{root}/sweep", "--by", "lr"], "--by lr: not an override of any job; available: data,"),
+    ],
+)
+def test_bad_input_exits_2_with_a_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], expected: str
+) -> None:
+    make_sweep(tmp_path / "sweep")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SystemExit) as exit_info:
+        main([a.format(root=tmp_path) for a in argv])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("genlab-compare: error: ")
+    assert expected.format(root=tmp_path) in err
+    assert not (tmp_path / "sweep" / "comparison.md").exists()
+
+
+def test_help_answers_without_importing_torch(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "genlab.compare", "--help"],
+        capture_output=True,
+        text=True,
+        env=genlab_env(tmp_path),
+        timeout=60,
+    )
+    assert result.returncode == 0 and "usage: genlab-compare" in result.stdout
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, genlab.compare; print('torch' in sys.modules)"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert loaded.stdout.strip() == "False"
+
+
+def test_a_trained_ring8_run_saves_its_points_and_compares(run_train, tmp_path: Path) -> None:
+    job = tmp_path / "sweep" / "0"
+    summary = run_train("iterations=4", run_dir=job)
+    points = np.load(job / "samples.npy")
+    assert points.dtype == np.float32 and points.shape == (2000, 2)
+    assert np.isfinite(points).all()
+    printed = compare(str(tmp_path / "sweep"))
+    row = next(line for line in printed.splitlines() if line.startswith("| all |"))
+    assert row.startswith(f"| all | {summary['metrics/modes']:.3g} ± - |")
+    assert (tmp_path / "sweep" / "curves_modes.png").is_file()
+    assert (tmp_path / "sweep" / "samples_grid.png").is_file()
