@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 LINT_PATHS := $(wildcard src tests scripts)
 TORCH_PIN ?= torch==2.14.1 torchvision==0.29.1
 
-.PHONY: train test lint clean-venv
+.PHONY: train test bench lint clean-venv
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ test: $(VENV)/.installed
 	$(PY) -m ruff check $(LINT_PATHS)
 	$(PY) -m ruff format --check $(LINT_PATHS)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# genlab vs a hand-written PyTorch loop, side by side (not a test: prints ratios, writes bench.json)
+bench: $(VENV)/.installed
+	$(PY) scripts/bench.py $(BENCH_ARGS)
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check --fix $(LINT_PATHS)

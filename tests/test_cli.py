@@ -28,6 +28,22 @@ def test_help_lists_the_config_groups(tmp_path: Path) -> None:
         assert group in result.stdout
 
 
+def test_plain_help_needs_neither_torch_nor_a_composed_config(tmp_path: Path) -> None:
+    code = (
+        "import sys; sys.argv = ['genlab-train', '--help']; from genlab.train import main; main();"
+        " print('loaded:', sorted(m for m in ('torch', 'lightning') if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=genlab_env(tmp_path)
+    )
+    assert result.returncode == 0, result.stderr
+    assert "fix: ema, hinge" in result.stdout and "hydra/launcher: basic (default)" in result.stdout
+    assert "loaded: []" in result.stdout
+    # with overrides, Hydra's help shows the composed config
+    composed = genlab_train(tmp_path, "model=vae", "--help")
+    assert composed.returncode == 0 and "_target_: genlab.models.vae.VAE" in composed.stdout
+
+
 def test_run_prints_where_its_outputs_are(tmp_path: Path) -> None:
     result = genlab_train(tmp_path, "iterations=3", *FAST)
     assert result.returncode == 0, result.stderr

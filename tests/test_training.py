@@ -128,3 +128,33 @@ def test_overfit_repeats_the_same_batch(tmp_path: Path) -> None:
     batches = iter(datamodule.train_dataloader())
     first, second = next(batches), next(batches)
     assert torch.equal(first, second)
+
+
+def test_several_iterations_per_batch_keep_every_event_at_its_iteration(
+    run_train, tmp_path: Path
+) -> None:
+    summary = run_train(
+        "iterations=23",
+        "iterations_per_batch=8",
+        "log_every_n_iterations=5",
+        "callbacks.checkpoint.every_n_iterations=10",
+        "metrics.every_n_iterations=10",
+        "metrics.num_samples=100",
+    )
+    assert summary["iterations_done"] == 23
+    events = EventAccumulator(summary["tensorboard_dir"], size_guidance={"scalars": 0})
+    events.Reload()
+    assert [e.step for e in events.Scalars("train/g_loss")] == [5, 10, 15, 20, 23]
+    assert [e.step for e in events.Scalars("metrics/modes")] == [10, 20, 23]
+    # the same run one iteration per batch: identical values (the batching changes no math)
+    single = run_train(
+        "iterations=23",
+        "iterations_per_batch=1",
+        "log_every_n_iterations=5",
+        "callbacks.checkpoint.every_n_iterations=10",
+        "metrics.every_n_iterations=10",
+        "metrics.num_samples=100",
+        run_dir=tmp_path / "single",
+    )
+    for key in ("train/g_loss", "train/d_loss", "metrics/modes", "metrics/frechet_2d"):
+        assert single[key] == summary[key]

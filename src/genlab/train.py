@@ -22,6 +22,7 @@ from genlab.errors import GenlabError
 from genlab.resume import Resume, prepare_resume
 from genlab.run_record import RunRecord, config_hash, environment_facts, now_iso, read_summary
 from genlab.threads import configure_threads
+from genlab.train_help import help_text, wants_plain_help
 
 log = logging.getLogger("genlab.train")
 
@@ -269,8 +270,8 @@ def _record_failed_job(cfg: DictConfig, err: BaseException) -> None:
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
-def main(cfg: DictConfig) -> float | None:
-    """Console entry point (genlab-train / python -m genlab.train).
+def hydra_main(cfg: DictConfig) -> float | None:
+    """The Hydra app: one run (or one job of a sweep).
 
     Bad input exits with code 2 and one message. Inside a sweep (-m) a failing job is recorded
     as failed and reports the worst value, so the sweep goes on.
@@ -292,6 +293,14 @@ def main(cfg: DictConfig) -> float | None:
         _log_traceback_to_files(err)
         _record_failed_job(cfg, err)
         return worst_value(cfg.optimized_direction)
+
+
+def main() -> float | None:
+    """Console entry point (genlab-train / python -m genlab.train)."""
+    if wants_plain_help(sys.argv[1:]):
+        print(help_text(CONF_DIR), end="")
+        return None
+    return hydra_main()
 
 
 if __name__ == "__main__":
