@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import pytest
@@ -71,9 +72,12 @@ def test_iterations_map_to_exact_optimizer_steps(
     n = 7
     cfg = compose_config(tmp_path, fast_overrides([f"model={model}", f"iterations={n}", *extra]))
     datamodule, module, trainer = build(cfg, seed=0)
+    os.environ["PYTORCH_NVML_BASED_CUDA_CHECK"] = "1"  # as `import lightning` leaves it
     trainer.fit(module, datamodule=datamodule)
     assert module.iteration == n
     assert trainer.global_step == n * (1 + d_per_iteration)
+    # dropped once the processes exist: it makes every optimizer step re-open NVML on a CPU run
+    assert "PYTORCH_NVML_BASED_CUDA_CHECK" not in os.environ
 
     def adam_steps(params) -> set[int]:
         params = list(params)
