@@ -42,18 +42,18 @@ class Case:
 
 
 CASES = [
-    Case("gan_mlp", ["data=ring8", "model=gan"], 1200, 0.95, notes="ring8, MLP 2x128, batch 256"),
+    Case("gan_mlp", ["data=ring8", "model=gan"], 1000, 0.95, notes="ring8, MLP 2x128, batch 256"),
     Case(
         "wgan_gp_mlp",
         ["data=ring8", "model=wgan_gp"],
-        250,
+        200,
         0.95,
         notes="ring8, MLP critic, n_critic 5",
     ),
     Case(
         "gan_dcgan",
         ["data=mnist", "model=gan"],
-        80,
+        60,
         0.98,
         True,
         "28x28x1 DCGAN 64 ch, batch 64",
@@ -61,7 +61,7 @@ CASES = [
     Case(
         "vae_mlp",
         ["data=mnist", "net=mlp", "model=vae"],
-        1500,
+        1200,
         0.98,
         True,
         "784-d MLP VAE, batch 64",
