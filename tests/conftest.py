@@ -20,21 +20,15 @@ FAST = [
     "trainer.enable_progress_bar=false",
     "trainer.enable_model_summary=false",
     "~callbacks.progress_bar",
-    "net.generator.hidden=[32,32]",
-    "net.discriminator.hidden=[32,32]",
-    "net.critic.hidden=[32,32]",
-    "net.encoder.hidden=[32,32]",
-    "net.decoder.hidden=[32,32]",
+    "net.hidden=[32,32]",
+    "net.discriminator_hidden=[32,32]",
 ]
 FAST_CONV = [
     "trainer.enable_progress_bar=false",
     "trainer.enable_model_summary=false",
     "~callbacks.progress_bar",
-    "net.generator.base_channels=8",
-    "net.discriminator.base_channels=8",
-    "net.critic.base_channels=8",
-    "net.encoder.base_channels=8",
-    "net.decoder.base_channels=8",
+    "net.channels=8",
+    "net.discriminator_channels=8",
 ]
 
 

@@ -103,17 +103,19 @@ def test_groups_by_the_varying_override_with_statistics_and_counts(sweep) -> Non
     root, printed = sweep
     table = (root / "comparison.md").read_text()
     assert table in printed
-    lines = {line.split(" | ")[0].strip("| "): line for line in table.splitlines()}
+    main_table = table.split("\n\n")[0]
+    lines = {line.split(" | ")[0].strip("| "): line for line in main_table.splitlines()}
     assert lines["group"] == (
         "| group | modes | high_quality (%) | mode_kl | frechet_2d | seconds | n | completed"
         " | failed | diverged | running |"
     )
-    # modes [8, 8, 6]; high quality [90, 80, 70] %; frechet [0.1, 0.2] (inf left out)
+    # modes [8, 8, 6]; high quality [90, 80, 70] %; frechet [0.1, 0.2] (inf left out);
+    # 95% bootstrap intervals of the mean from 3 runs on
     assert lines["fix=ns"] == (
-        "| fix=ns | 7.33 ± 1.15 | 80 ± 10 | 0.02 ± 0.01 | 0.15 ± 0.0707 (n=2) | 1.5 ± 0 | 3"
-        " | 3 | 1 | 0 | 0 |"
+        "| fix=ns | 7.33 ± 1.15 [6, 8] | 80 ± 10 [70, 90] | 0.02 ± 0.01 [0.01, 0.03]"
+        " | 0.15 ± 0.0707 (n=2) | 1.5 ± 0 [1.5, 1.5] | 3 | 3 | 1 | 0 | 0 |"
     )
-    # modes [5, 7]; the diverged and the running job do not count
+    # modes [5, 7]: two runs, no interval; the diverged and the running job do not count
     assert lines["fix=lsgan"].startswith("| fix=lsgan | 6 ± 1.41 | 55 ± 7.07 | 0.015 ± 0.00707 |")
     assert lines["fix=lsgan"].endswith("| 2 | 2 | 0 | 1 | 1 |")
     assert "uniformly over the box" in table
@@ -151,10 +153,78 @@ def test_plots_are_written(sweep) -> None:
 
 
 def test_mean_curve_over_runs_that_logged_each_iteration() -> None:
-    steps, means, stds = _mean_curve([[(10, 1.0), (20, 3.0)], [(10, 3.0)]])
+    curves = [[(10, 1.0), (20, 3.0)], [(10, 3.0)], [(10, 2.0)]]
+    steps, stats = _mean_curve(curves)
     assert steps == [10, 20]
-    assert means == [2.0, 3.0]
-    assert stds == [pytest.approx(math.sqrt(2)), 0.0]
+    assert [stat.mean for stat in stats] == [2.0, 3.0]
+    assert [stat.n for stat in stats] == [3, 1]
+    assert stats[0].has_interval and 1.0 <= stats[0].low < 2.0 < stats[0].high <= 3.0
+    assert not stats[1].has_interval  # one run: no band
+
+
+def write_metric_sweep(root: Path, groups: dict[str, list[float]]) -> Path:
+    """A sweep folder of completed jobs, one per value, grouped by `fix`."""
+    root.mkdir(parents=True)
+    number = 0
+    for fix, values in groups.items():
+        for seed, value in enumerate(values):
+            folder = root / str(number)
+            overrides = [f"fix={fix}", f"seed={seed}"]
+            (folder / ".hydra").mkdir(parents=True)
+            (folder / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+            summary = {"status": "completed", "seed": seed, "metrics/score": value}
+            (folder / "summary.json").write_text(json.dumps(summary))
+            number += 1
+    return root
+
+
+def test_difference_interval_contains_zero_for_identical_groups_and_not_10_sigma_apart(
+    tmp_path: Path,
+) -> None:
+    noise = [0.3, -1.1, 0.8, -0.2, 0.5]
+    root = write_metric_sweep(
+        tmp_path / "sweep",
+        {
+            "same": noise,
+            "vanilla": noise,
+            "far": [10 + v for v in noise],
+            "two": [1.0, 2.0],
+        },
+    )
+    printed = compare(str(root))
+    assert "Difference to the baseline `fix=vanilla`" in printed  # the default baseline
+    rows = read_csv(root / "comparison.csv")
+    same, far = rows[("fix=same", "metrics/score")], rows[("fix=far", "metrics/score")]
+    assert same["baseline"] == "fix=vanilla"
+    assert float(same["diff"]) == 0.0
+    assert float(same["diff_low"]) < 0 < float(same["diff_high"])
+    assert float(far["diff"]) == pytest.approx(10.0)
+    assert 0 < float(far["diff_low"]) < 10 < float(far["diff_high"])
+    lines = {
+        line.split(" | ")[0].strip("| "): line for line in printed.split("\n\n")[3].splitlines()
+    }
+    assert lines["fix=far"].endswith(" *|") or lines["fix=far"].endswith(" * |")
+    assert " *" not in lines["fix=same"]
+    # two runs: no interval for the group or its difference, said so
+    assert lines["fix=two"] == "| fix=two | +1.44 (n<3) |"
+    two = rows[("fix=two", "metrics/score")]
+    assert (two["ci_low"], two["diff_low"]) == ("", "")
+    assert "an interval is not meaningful" in printed
+
+
+def test_baseline_option_picks_a_group_and_refuses_an_unknown_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = write_metric_sweep(tmp_path / "sweep", {"a": [1.0, 2.0, 3.0], "b": [2.0, 3.0, 4.0]})
+    printed = compare(str(root), "--baseline", "b")
+    assert "Difference to the baseline `fix=b`" in printed
+    assert "| fix=a | -1 [" in printed
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(root), "--baseline", "vanilla"])
+    assert exit_info.value.code == 2
+    assert "--baseline vanilla is no group of this sweep; groups: fix=a, fix=b" in (
+        capsys.readouterr().err
+    )
 
 
 def test_by_and_metrics_options(tmp_path: Path) -> None:
@@ -165,7 +235,9 @@ def test_by_and_metrics_options(tmp_path: Path) -> None:
         "| group | modes | train/g_loss | n | completed | failed | diverged | running |"
     )
     # modes of all completed runs [8, 8, 6, 5, 7], g_loss their seeds [1, 2, 3, 1, 2]
-    assert lines[2] == "| data=ring8 | 6.8 ± 1.3 | 1.8 ± 0.837 | 5 | 5 | 1 | 1 | 1 |"
+    assert lines[2] == (
+        "| data=ring8 | 6.8 ± 1.3 [5.8, 7.8] | 1.8 ± 0.837 [1.2, 2.4] | 5 | 5 | 1 | 1 | 1 |"
+    )
     assert lines[3].startswith("| chance (uniform) | ")
     assert lines[3].endswith(" | - | 100 | - | - | - | - |")  # no chance level for g_loss
     assert sorted(p.name for p in root.glob("comparison_*.png")) == [

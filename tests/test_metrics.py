@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from conftest import FAST, compose_config, fast_overrides, genlab_env
@@ -26,8 +27,9 @@ from genlab.metrics.feature_statistics import (
     inception_score,
     kernel_inception_distance,
 )
+from genlab.metrics.manifold import ManifoldSettings, manifold_metrics, real_subset
 from genlab.metrics.suites import obtain_evaluator
-from genlab.train import train
+from genlab.train import CONF_DIR, train
 
 RING = GaussianMixture2D.ring(8, 1.0, 0.01)
 GRID = GaussianMixture2D.grid(25, 2.0, 0.05)
@@ -91,9 +93,7 @@ def test_inception_score_and_kid_properties() -> None:
 
 
 def test_digits_evaluator_is_accurate_and_separates_real_from_noise(evaluator_cache: Path) -> None:
-    from omegaconf import OmegaConf
-
-    train_cfg = OmegaConf.load(Path(__file__).parents[1] / "conf" / "train.yaml")
+    train_cfg = OmegaConf.load(CONF_DIR / "train.yaml")
     settings = evaluators.EvaluatorSettings(
         train_cfg.evaluator.train_steps, train_cfg.evaluator.batch_size, train_cfg.evaluator.lr
     )
@@ -140,9 +140,11 @@ def test_domain_metrics_carry_the_data_set_and_evaluator_identity(run_train) -> 
     summary = run_train("data=digits", "iterations=2", "metrics.num_samples=200")
     assert summary["evaluator_digits_accuracy"] >= 0.95
     assert len(summary["evaluator_digits_hash"]) == 16
-    for name in ("fid_digits", "is_digits", "classes_digits", "class_kl_digits"):
+    names = ["fid_digits", "is_digits", "classes_digits", "class_kl_digits"]
+    names += [f"{m}_digits" for m in ("precision", "recall", "density", "coverage")]
+    for name in names:
         assert math.isfinite(summary[f"metrics/{name}"]), name
-    assert "metrics/fid" not in summary
+    assert "metrics/fid" not in summary and "metrics/precision" not in summary
 
 
 def test_missing_inception_weights_stop_before_training(tmp_path: Path, monkeypatch) -> None:
@@ -236,16 +238,109 @@ def test_train_evaluator_command_is_deterministic(tmp_path: Path) -> None:
         run(["data=ring8"])
 
 
+MANIFOLD = ManifoldSettings(precision_recall_k=3, density_coverage_k=5, num_samples=400)
+
+
+def test_manifold_metrics_equal_the_libraries_on_the_same_features() -> None:
+    from prdc import compute_prdc
+    from torch_fidelity.metric_prc import calculate_precision_recall_full
+
+    g = torch.Generator().manual_seed(0)
+    real = torch.randn(400, 8, generator=g)
+    generated = torch.randn(400, 8, generator=g) * 1.3 + 0.4
+    ours = manifold_metrics(generated, real, MANIFOLD)
+    precision, recall = calculate_precision_recall_full(generated, real, 3)
+    theirs = compute_prdc(real.numpy(), generated.numpy(), 5)
+    assert (ours["precision"], ours["recall"]) == (precision, recall)
+    assert ours["density"] == pytest.approx(float(theirs["density"]), abs=1e-12)
+    assert ours["coverage"] == pytest.approx(float(theirs["coverage"]), abs=1e-12)
+    assert min(precision, recall) > 0.2 and max(precision, recall) < 0.99  # not a corner case
+
+
+def test_manifold_metrics_on_identical_and_collapsed_sets() -> None:
+    g = torch.Generator().manual_seed(1)
+    real = torch.randn(400, 8, generator=g)
+    same = manifold_metrics(real.clone(), real, MANIFOLD)
+    assert same == {"precision": 1.0, "recall": 1.0, "density": 1.0, "coverage": 1.0}
+    # every generated sample near one real sample: precise, but no recall and no coverage
+    collapsed = real[:1] + 0.01 * torch.randn(400, 8, generator=g)
+    one = manifold_metrics(collapsed, real, MANIFOLD)
+    assert one["precision"] == 1.0
+    assert one["recall"] < 0.02 and one["coverage"] < 0.02
+    # non-finite samples lie in no ball: precision and density shrink by their share
+    broken = real.clone()
+    broken[:100] = float("nan")
+    quarter = manifold_metrics(broken, real, MANIFOLD)
+    assert quarter["precision"] == pytest.approx(0.75)
+
+
+def test_manifold_subset_of_the_real_set_is_fixed() -> None:
+    features = torch.arange(1000.0).unsqueeze(1)
+    first, second = real_subset(features, 300), real_subset(features, 300)
+    assert torch.equal(first, second) and len(first) == 300
+    assert torch.all(first[1:] > first[:-1])  # original order, no repeats
+    assert real_subset(features[:200], 300).shape == (200, 1)
+    with pytest.raises(ValueError, match="num_samples=4 is too small"):
+        ManifoldSettings(3, 5, 4)
+
+
+def test_stacked_digits_channels_are_digits_of_the_set() -> None:
+    from genlab.data.images import StackedDigitsDataModule, load_sklearn_digits
+
+    dm = StackedDigitsDataModule("stacked_digits", 500, 3, 64, 0, [3, 8, 8], True)
+    dm.setup()
+    digits, labels = load_sklearn_digits()
+    flat = digits.flatten(1)
+    for item, mode in zip(dm.data[:50], dm.labels[:50], strict=True):
+        expected = [int(mode) // 100, int(mode) // 10 % 10, int(mode) % 10]
+        for channel, digit in enumerate(expected):
+            matches = (flat == item[channel].flatten()).all(dim=1).nonzero().flatten()
+            assert len(matches) >= 1 and digit in labels[matches].tolist()
+    again = StackedDigitsDataModule("stacked_digits", 500, 3, 64, 0, [3, 8, 8], True)
+    again.setup()
+    assert torch.equal(again.data, dm.data)  # the seed fixes the triples
+    other = StackedDigitsDataModule("stacked_digits", 500, 4, 64, 0, [3, 8, 8], True)
+    other.setup()
+    assert not torch.equal(other.data, dm.data)
+    assert len(torch.unique(dm.labels)) > 300  # 500 triples of 1,000 modes
+
+
+def test_stacked_digits_suite_counts_hand_made_triples(evaluator_cache: Path) -> None:
+    from genlab.data.images import StackedDigitsDataModule
+    from genlab.metrics.suites import StackedDigitsSuite
+
+    train_cfg = OmegaConf.load(CONF_DIR / "train.yaml")
+    suite = StackedDigitsSuite(
+        train_cfg.evaluator.train_steps,
+        train_cfg.evaluator.batch_size,
+        train_cfg.evaluator.lr,
+        num_real_samples=2000,
+        batch_size=500,
+        manifold=MANIFOLD,
+    )
+    dm = StackedDigitsDataModule("stacked_digits", 4000, 0, 64, 0, [3, 8, 8], True)
+    suite.setup(dm, evaluator_cache)
+    digits = dm.digit_set()
+    # 10 chosen triples (digits the evaluator reads right), 30 samples each
+    correct = suite.net(digits.images)[1].argmax(dim=1) == digits.labels
+    first_of = {d: int((correct & (digits.labels == d)).nonzero()[0]) for d in range(10)}
+    triples = [(d, (d + 3) % 10, (7 * d) % 10) for d in range(10)]
+    samples = torch.stack(
+        [torch.cat([digits.images[first_of[c]] for c in triple]) for triple in triples]
+    ).repeat(30, 1, 1, 1)
+    scores = suite.score(suite.extract(samples))
+    assert scores["stacked_modes"] == 10.0
+    assert scores["stacked_kl"] == pytest.approx(math.log(100))
+    assert scores["recall_stacked_digits"] < 0.05 and scores["coverage_stacked_digits"] < 0.25
+    # the real stacked set itself: almost every mode, near-perfect manifold scores
+    real = suite.score(suite.extract(dm.items(slice(0, 2000))))
+    assert real["stacked_modes"] > 800
+    assert real["fid_stacked_digits"] * 10 < scores["fid_stacked_digits"]
+    assert real["coverage_stacked_digits"] > 0.9
+
+
 def test_stacked_mnist_modes_and_training(run_train, tmp_path: Path) -> None:
     from test_data import make_fake_mnist
-
-    from genlab.metrics.suites import StackedMnistSuite
-
-    suite = StackedMnistSuite(10, 16, 1e-3, 64)
-    counts = suite.score({"mode": torch.tensor([7, 7, 123, 999])})
-    assert counts["stacked_modes"] == 3.0
-    p = torch.tensor([0.5, 0.25, 0.25], dtype=torch.float64)
-    assert counts["stacked_kl"] == pytest.approx(float((p * (p * 1000).log()).sum()))
 
     make_fake_mnist(tmp_path / "data", n=60)
     summary = run_train(
@@ -257,8 +352,31 @@ def test_stacked_mnist_modes_and_training(run_train, tmp_path: Path) -> None:
         "evaluator.train_steps=5",
         "metrics.num_samples=50",
         "metrics.batch_size=25",
-        "net.generator.base_channels=8",
-        "net.discriminator.base_channels=8",
+        "metrics.suite.num_real_samples=64",
+        "manifold_metrics.num_samples=50",
     )
     assert summary["status"] == "completed"
     assert 1 <= summary["metrics/stacked_modes"] <= 50
+    assert 0 <= summary["metrics/coverage_stacked_mnist"] <= 1
+
+
+def test_stacked_digits_trains_and_logs_every_metric(run_train) -> None:
+    summary = run_train(
+        "data=stacked_digits",
+        "data.num_samples=2000",
+        "iterations=4",
+        "metrics.num_samples=600",
+        "metrics.suite.num_real_samples=600",
+        "manifold_metrics.num_samples=600",
+    )
+    assert summary["status"] == "completed"
+    assert summary["evaluator_digits_accuracy"] >= 0.95
+    events = EventAccumulator(summary["tensorboard_dir"], size_guidance={"scalars": 0})
+    events.Reload()
+    names = ["stacked_modes", "stacked_kl", "fid_stacked_digits"]
+    names += [f"{m}_stacked_digits" for m in ("precision", "recall", "density", "coverage")]
+    for name in names:
+        assert math.isfinite(summary[f"metrics/{name}"]), name
+        assert events.Scalars(f"metrics/{name}")[-1].value == pytest.approx(
+            summary[f"metrics/{name}"], rel=1e-6
+        )

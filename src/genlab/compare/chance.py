@@ -118,9 +118,9 @@ def chance_level(protocol: Protocol, repeats: int = REPEATS, seed: int = SEED) -
     finally:
         torch.set_num_threads(threads)
     stats = {
-        "metrics/modes": Stat.of([float(d.modes) for d in draws]),
-        "metrics/high_quality": Stat.of([d.high_quality for d in draws]),
-        "metrics/mode_kl": Stat.of([d.mode_kl for d in draws]),
+        "metrics/modes": Stat.of([float(d.modes) for d in draws], interval=False),
+        "metrics/high_quality": Stat.of([d.high_quality for d in draws], interval=False),
+        "metrics/mode_kl": Stat.of([d.mode_kl for d in draws], interval=False),
     }
     return ChanceLevel(protocol, box, stats, repeats, seed)
 

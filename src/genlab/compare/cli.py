@@ -10,18 +10,21 @@ from genlab.compare.jobs import CompareError, load_jobs
 from genlab.compare.stats import (
     check_group_keys,
     default_metrics,
+    differences,
     group_jobs,
     group_rows,
+    pick_baseline,
     resolve_metrics,
     varying_keys,
 )
 
 DESCRIPTION = """\
 Compare the jobs of a Hydra sweep (genlab-train -m ...). Jobs are grouped by the overrides that
-vary across them other than seed; each metric is shown as mean ± sample std over the completed
-runs, with counts of completed, failed, diverged and running jobs. For a 2-D mixture a chance row
-(uniform points over the mixture's box) is added. Writes comparison.md, comparison.csv and PNG
-plots into the multirun folder and prints the table."""
+vary across them other than seed; each metric is shown as mean ± sample std and a 95% bootstrap
+interval of the mean (from 3 completed runs on), with counts of completed, failed, diverged and
+running jobs, and each group's difference to a baseline group with its 95% interval. For a 2-D
+mixture a chance row (uniform points over the mixture's box) is added. Writes comparison.md,
+comparison.csv and PNG plots into the multirun folder and prints the tables."""
 
 
 def parser() -> argparse.ArgumentParser:
@@ -42,14 +45,22 @@ def parser() -> argparse.ArgumentParser:
         help="group by these override keys (e.g. model model.gp_lambda) instead of the ones"
         " that vary across jobs",
     )
+    cli.add_argument(
+        "--baseline",
+        metavar="GROUP",
+        help="the group the others are compared with: a label as printed (fix=vanilla) or one"
+        " value of it (vanilla); default: the group whose overrides say vanilla, else the first",
+    )
     return cli
 
 
-def compare(folder: Path, metrics: list[str] | None, by: list[str] | None) -> list[Path]:
+def compare(
+    folder: Path, metrics: list[str] | None, by: list[str] | None, baseline: str | None = None
+) -> list[Path]:
     """Write the comparison files into `folder`, print the table; returns the written paths."""
     from genlab.compare.chance import chance_for_jobs
     from genlab.compare.plots import bar_chart, curve_charts, file_stem, samples_grid
-    from genlab.compare.report import markdown, write_csv
+    from genlab.compare.report import difference_table, markdown, write_csv
 
     jobs = load_jobs(folder)
     if by:
@@ -57,6 +68,8 @@ def compare(folder: Path, metrics: list[str] | None, by: list[str] | None) -> li
     keys = by or varying_keys(jobs)
     chosen = resolve_metrics(metrics, jobs) if metrics else default_metrics(jobs)
     rows = group_rows(group_jobs(jobs, keys), chosen)
+    base = pick_baseline(rows, baseline)
+    diffs = differences(rows, base, chosen) if base is not None else None
     chance, note = chance_for_jobs(jobs)
     if chance is not None and not set(chosen) & set(chance.stats):
         chance = None
@@ -64,10 +77,11 @@ def compare(folder: Path, metrics: list[str] | None, by: list[str] | None) -> li
     if not chosen:
         notes.append("No metric to compare: no completed run logged a metrics/* value yet.")
 
-    table = markdown(rows, chosen, chance, notes)
+    comparison = difference_table(base, diffs, chosen) if base and diffs and chosen else None
+    table = markdown(rows, chosen, chance, notes, comparison)
     written = [folder / "comparison.md", folder / "comparison.csv"]
     written[0].write_text(table)
-    write_csv(written[1], rows, chosen, chance)
+    write_csv(written[1], rows, chosen, chance, base, diffs)
     for metric in chosen:
         written.append(
             bar_chart(folder / f"comparison_{file_stem(metric)}.png", rows, metric, chance)
@@ -89,6 +103,6 @@ def main(argv: list[str] | None = None) -> None:
     cli = parser()
     args = cli.parse_args(sys.argv[1:] if argv is None else argv)
     try:
-        compare(args.folder, args.metrics, args.by)
+        compare(args.folder, args.metrics, args.by, args.baseline)
     except CompareError as err:
         cli.exit(2, f"{cli.prog}: error: {err}\n")

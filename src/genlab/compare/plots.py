@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
-import statistics
 from pathlib import Path
 from typing import Any
 
 from genlab.compare.chance import ChanceLevel, centre_box, protocol_of
 from genlab.compare.jobs import Job, read_curves, read_samples
-from genlab.compare.stats import GroupRow, is_fraction, short_name
+from genlab.compare.stats import MIN_RUNS_FOR_INTERVAL, GroupRow, Stat, is_fraction, short_name
+
+INTERVAL_TITLE = f"mean and 95% bootstrap interval over seeds (n >= {MIN_RUNS_FOR_INTERVAL})"
 
 
 def _pyplot() -> Any:
@@ -33,16 +34,18 @@ def _save(fig: Any, path: Path) -> Path:
 
 
 def bar_chart(path: Path, rows: list[GroupRow], metric: str, chance: ChanceLevel | None) -> Path:
-    """Mean per group with ± std error bars, n above each bar, chance as a dashed line."""
+    """Mean per group with its 95% bootstrap interval as error bar (none below
+    MIN_RUNS_FOR_INTERVAL runs), n above each bar, chance as a dashed line."""
     plt = _pyplot()
     scale = 100.0 if is_fraction(metric) else 1.0
     stats = [row.stats[metric] for row in rows]
     means = [scale * s.mean if s.n else 0.0 for s in stats]
-    errors = [scale * s.std if s.n > 1 else 0.0 for s in stats]
+    below = [scale * (s.mean - s.low) if s.has_interval else 0.0 for s in stats]
+    above = [scale * (s.high - s.mean) if s.has_interval else 0.0 for s in stats]
     fig, ax = plt.subplots(figsize=(max(4.0, 1.1 * len(rows) + 2), 4))
     positions = range(len(rows))
-    ax.bar(positions, means, yerr=errors, capsize=4, color="tab:blue", alpha=0.8)
-    for x, (mean, error, stat) in enumerate(zip(means, errors, stats, strict=True)):
+    ax.bar(positions, means, yerr=[below, above], capsize=4, color="tab:blue", alpha=0.8)
+    for x, (mean, error, stat) in enumerate(zip(means, above, stats, strict=True)):
         ax.annotate(
             f"n={stat.n}",
             (x, mean + error),
@@ -59,28 +62,25 @@ def bar_chart(path: Path, rows: list[GroupRow], metric: str, chance: ChanceLevel
     ax.set_xticks(list(positions), [row.label for row in rows], rotation=20, ha="right")
     ax.margins(y=0.15)  # room for the n labels above the error bars
     ax.set_ylabel(_axis_label(metric))
-    ax.set_title(f"{short_name(metric)}: mean ± std over seeds")
+    ax.set_title(f"{short_name(metric)}: {INTERVAL_TITLE}", fontsize=9)
     return _save(fig, path)
 
 
-def _mean_curve(
-    curves: list[list[tuple[int, float]]],
-) -> tuple[list[int], list[float], list[float]]:
-    """Per iteration: the mean and std over the runs that logged that iteration."""
+def _mean_curve(curves: list[list[tuple[int, float]]]) -> tuple[list[int], list[Stat]]:
+    """Per iteration: the statistics (mean, interval) over the runs that logged it."""
     by_step: dict[int, list[float]] = {}
     for curve in curves:
         for step, value in curve:
             by_step.setdefault(step, []).append(value)
     steps = sorted(by_step)
-    means = [statistics.fmean(by_step[s]) for s in steps]
-    stds = [statistics.stdev(by_step[s]) if len(by_step[s]) > 1 else 0.0 for s in steps]
-    return steps, means, stds
+    return steps, [Stat.of(by_step[s]) for s in steps]
 
 
 def curve_charts(
     folder: Path, rows: list[GroupRow], metrics: list[str], chance: ChanceLevel | None
 ) -> list[Path]:
-    """`curves_<metric>.png`: mean over each group's completed runs by iteration, ± std band."""
+    """`curves_<metric>.png`: mean over each group's completed runs by iteration, with its 95%
+    bootstrap interval as a band where MIN_RUNS_FOR_INTERVAL or more runs logged the step."""
     plt = _pyplot()
     per_job = {job.folder: read_curves(job, metrics) for row in rows for job in row.completed}
     written = []
@@ -96,14 +96,15 @@ def curve_charts(
             ]
             if not curves:
                 continue
-            steps, means, stds = _mean_curve(curves)
-            means = [scale * m for m in means]
+            steps, stats = _mean_curve(curves)
+            means = [scale * stat.mean for stat in stats]
             (line,) = ax.plot(steps, means, label=f"{row.label} (n={len(curves)})")
-            if len(curves) > 1:
+            banded = [(x, stat) for x, stat in zip(steps, stats, strict=True) if stat.has_interval]
+            if banded:
                 ax.fill_between(
-                    steps,
-                    [m - scale * s for m, s in zip(means, stds, strict=True)],
-                    [m + scale * s for m, s in zip(means, stds, strict=True)],
+                    [x for x, _ in banded],
+                    [scale * stat.low for _, stat in banded],
+                    [scale * stat.high for _, stat in banded],
                     color=line.get_color(),
                     alpha=0.2,
                 )
@@ -117,8 +118,8 @@ def curve_charts(
             )
         ax.set_xlabel("iteration")
         ax.set_ylabel(_axis_label(metric))
-        ax.set_title(f"{short_name(metric)}: mean ± std over seeds")
-        ax.legend(fontsize=8)
+        ax.set_title(f"{short_name(metric)}: {INTERVAL_TITLE}", fontsize=9)
+        ax.legend(fontsize=7)
         written.append(_save(fig, folder / f"curves_{file_stem(metric)}.png"))
     return written
 

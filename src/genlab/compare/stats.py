@@ -15,23 +15,100 @@ PREFERRED = ("modes", "high_quality", "mode_kl", "frechet_2d")
 LAST = ("seconds",)
 FRACTIONS = {"metrics/high_quality"}
 NO_KEY = "(unset)"
+# Fewer runs than this give no interval: a bootstrap of 1 or 2 values only reshuffles them.
+MIN_RUNS_FOR_INTERVAL = 3
+CONFIDENCE = 0.95
+RESAMPLES = 9999
+BOOTSTRAP_SEED = 0
+
+
+def _finite(values: list[float]) -> list[float]:
+    return [v for v in values if math.isfinite(v)]
+
+
+def bootstrap_interval(*samples: list[float]) -> tuple[float, float]:
+    """95% percentile-bootstrap interval (scipy.stats.bootstrap, seeded) of the mean of one
+    sample, or of mean(samples[0]) - mean(samples[1]) with each sample resampled on its own."""
+    import numpy as np
+    from scipy.stats import bootstrap
+
+    if all(len(set(sample)) == 1 for sample in samples):  # nothing to resample: a point
+        point = samples[0][0] - (samples[1][0] if len(samples) > 1 else 0.0)
+        return point, point
+
+    def statistic(*arrays: np.ndarray, axis: int = -1) -> np.ndarray:
+        means = [np.mean(a, axis=axis) for a in arrays]
+        return means[0] - means[1] if len(means) > 1 else means[0]
+
+    result = bootstrap(
+        tuple(np.asarray(sample, dtype=np.float64) for sample in samples),
+        statistic,
+        confidence_level=CONFIDENCE,
+        n_resamples=RESAMPLES,
+        method="percentile",
+        vectorized=True,
+        paired=False,
+        rng=np.random.default_rng(BOOTSTRAP_SEED),
+    )
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
 @dataclass(frozen=True)
 class Stat:
-    """Mean and sample standard deviation (ddof=1; 0 for one value) of n values."""
+    """Mean, sample standard deviation (ddof=1; 0 for one value) and 95% bootstrap interval of
+    the mean (NaN with fewer than MIN_RUNS_FOR_INTERVAL values) of n finite values."""
 
     mean: float
     std: float
     n: int
+    low: float = math.nan
+    high: float = math.nan
+
+    @property
+    def has_interval(self) -> bool:
+        return not (math.isnan(self.low) or math.isnan(self.high))
 
     @classmethod
-    def of(cls, values: list[float]) -> Stat:
-        finite = [v for v in values if math.isfinite(v)]
+    def of(cls, values: list[float], interval: bool = True) -> Stat:
+        finite = _finite(values)
         if not finite:
             return cls(math.nan, math.nan, 0)
         std = statistics.stdev(finite) if len(finite) > 1 else 0.0
-        return cls(statistics.fmean(finite), std, len(finite))
+        low = high = math.nan
+        if interval and len(finite) >= MIN_RUNS_FOR_INTERVAL:
+            low, high = bootstrap_interval(finite)
+        return cls(statistics.fmean(finite), std, len(finite), low, high)
+
+
+@dataclass(frozen=True)
+class Difference:
+    """mean(group) - mean(baseline) over their finite values, with a 95% bootstrap interval
+    (each group resampled on its own) when both have MIN_RUNS_FOR_INTERVAL values or more."""
+
+    value: float
+    low: float
+    high: float
+    n: int
+    n_baseline: int
+
+    @property
+    def has_interval(self) -> bool:
+        return min(self.n, self.n_baseline) >= MIN_RUNS_FOR_INTERVAL
+
+    @property
+    def excludes_zero(self) -> bool:
+        return self.has_interval and (self.low > 0 or self.high < 0)
+
+    @classmethod
+    def of(cls, values: list[float], baseline: list[float]) -> Difference | None:
+        group, base = _finite(values), _finite(baseline)
+        if not group or not base:
+            return None
+        value = statistics.fmean(group) - statistics.fmean(base)
+        low = high = math.nan
+        if min(len(group), len(base)) >= MIN_RUNS_FOR_INTERVAL:
+            low, high = bootstrap_interval(group, base)
+        return cls(value, low, high, len(group), len(base))
 
 
 @dataclass(frozen=True)
@@ -46,6 +123,10 @@ class GroupRow:
     @property
     def completed(self) -> list[Job]:
         return [job for job in self.jobs if job.status == "completed"]
+
+    def values(self, metric: str) -> list[float]:
+        """The metric's final values of the completed jobs that logged it."""
+        return [job.values[metric] for job in self.completed if metric in job.values]
 
 
 def short_name(metric: str) -> str:
@@ -139,3 +220,38 @@ def group_rows(groups: dict[str, list[Job]], metrics: list[str]) -> list[GroupRo
         counts = {status: sum(job.status == status for job in jobs) for status in STATUSES}
         rows.append(GroupRow(label, jobs, stats, counts))
     return rows
+
+
+def pick_baseline(rows: list[GroupRow], name: str | None) -> GroupRow | None:
+    """The row named `name` (a whole label such as `fix=vanilla`, or one value of it such as
+    `vanilla`); by default the row whose overrides say vanilla, else the first; None for a
+    single group. Raises for a name no group has."""
+    if name is None:
+        if len(rows) < 2:
+            return None
+        vanilla = [row for row in rows if "vanilla" in _label_values(row.label)]
+        return vanilla[0] if vanilla else rows[0]
+    matches = [row for row in rows if row.label == name] or [
+        row for row in rows if name in _label_values(row.label)
+    ]
+    if len(matches) != 1:
+        why = "matches several groups" if matches else "is no group of this sweep"
+        raise CompareError(
+            f"--baseline {name} {why}; groups: {', '.join(row.label for row in rows)}"
+        )
+    return matches[0]
+
+
+def _label_values(label: str) -> list[str]:
+    return [part.partition("=")[2] for part in label.split(",")]
+
+
+def differences(
+    rows: list[GroupRow], baseline: GroupRow, metrics: list[str]
+) -> dict[str, dict[str, Difference | None]]:
+    """Per group label (baseline excluded) and metric: its difference to the baseline."""
+    return {
+        row.label: {m: Difference.of(row.values(m), baseline.values(m)) for m in metrics}
+        for row in rows
+        if row is not baseline
+    }

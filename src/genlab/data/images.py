@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from genlab.data import torchvision_sets
@@ -10,17 +12,79 @@ from genlab.data.base import TensorDataModule
 UINT8_SCALE = 2.0 / 255.0  # uint8 pixels -> [-1, 1] with offset -1
 
 
+DIGITS_SCALE = 2.0 / 16.0  # scikit-learn digits' grey levels 0..16 -> [-1, 1] with offset -1
+
+
+@dataclass(frozen=True)
+class DigitSet:
+    """Single digits in model space (N, 1, S, S) with their labels: what a stacked data set is
+    made of, and the data its domain evaluator is trained on (`name` keys the evaluator cache)."""
+
+    name: str
+    images: torch.Tensor
+    labels: torch.Tensor
+
+
+def load_sklearn_digits() -> tuple[torch.Tensor, torch.Tensor]:
+    """scikit-learn's bundled digits as stored (N, 1, 8, 8) grey levels 0..16, and labels."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    images = torch.as_tensor(digits.images, dtype=torch.float32).unsqueeze(1)
+    return images, torch.as_tensor(digits.target, dtype=torch.long)
+
+
+def stack_digits(
+    images: torch.Tensor, labels: torch.Tensor, num_samples: int, seed: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`num_samples` triples of digits drawn with replacement from `seed`, stacked as the R, G, B
+    channels (N, 3, S, S), and their modes 100 r + 10 g + b (0..999)."""
+    generator = torch.Generator().manual_seed(seed)
+    picks = torch.randint(len(images), (num_samples, 3), generator=generator)
+    stacked = images[picks].squeeze(2)
+    modes = labels[picks[:, 0]] * 100 + labels[picks[:, 1]] * 10 + labels[picks[:, 2]]
+    return stacked, modes
+
+
 class DigitsDataModule(TensorDataModule):
     """scikit-learn's 8x8 digits (1,797 images with 17 grey levels, 0..16), offline."""
 
     kind = "images"
 
     def load(self) -> tuple[torch.Tensor, torch.Tensor, float, float]:
-        from sklearn.datasets import load_digits
+        images, labels = load_sklearn_digits()
+        return images, labels, DIGITS_SCALE, -1.0
 
-        digits = load_digits()
-        images = torch.as_tensor(digits.images, dtype=torch.float32).unsqueeze(1)
-        return images, torch.as_tensor(digits.target, dtype=torch.long), 2.0 / 16.0, -1.0
+
+class StackedDigitsDataModule(TensorDataModule):
+    """Stacked digits: three of scikit-learn's 8x8 digits as the R, G, B channels, 1,000 modes,
+    offline; a CPU-sized Stacked MNIST. `num_samples` triples are drawn from the seed; the label
+    is 100 r + 10 g + b."""
+
+    kind = "images"
+
+    def __init__(
+        self,
+        name: str,
+        num_samples: int,
+        seed: int,
+        batch_size: int,
+        overfit_batches: int,
+        shape: list[int],
+        bounded: bool,
+    ) -> None:
+        super().__init__(name, seed, batch_size, overfit_batches, shape, bounded)
+        self.num_samples = num_samples
+
+    def digit_set(self) -> DigitSet:
+        """The single 8x8 digits in [-1, 1] and their labels: the `digits` evaluator's data."""
+        images, labels = load_sklearn_digits()
+        return DigitSet("digits", images * DIGITS_SCALE - 1.0, labels)
+
+    def load(self) -> tuple[torch.Tensor, torch.Tensor, float, float]:
+        images, labels = load_sklearn_digits()
+        stacked, modes = stack_digits(images, labels, self.num_samples, self.seed)
+        return stacked, modes, DIGITS_SCALE, -1.0
 
 
 class TorchvisionDataModule(TensorDataModule):
@@ -79,15 +143,12 @@ class StackedMnistDataModule(TensorDataModule):
     def prepare_data(self) -> None:
         torchvision_sets.ensure_files("mnist", self.root, self.download)
 
-    def digit_images(self) -> tuple[torch.Tensor, torch.Tensor]:
+    def digit_set(self) -> DigitSet:
         """The MNIST digits in [-1, 1] (N, 1, 28, 28) and their labels: the evaluator's data."""
         images, labels = torchvision_sets.read_train("mnist", self.root)
-        return images.float() * UINT8_SCALE - 1.0, labels
+        return DigitSet("mnist", images.float() * UINT8_SCALE - 1.0, labels)
 
     def load(self) -> tuple[torch.Tensor, torch.Tensor, float, float]:
         images, labels = torchvision_sets.read_train("mnist", self.root)
-        generator = torch.Generator().manual_seed(self.seed)
-        picks = torch.randint(len(images), (self.num_samples, 3), generator=generator)
-        stacked = images[picks].squeeze(2)  # (N, 3, 28, 28)
-        modes = labels[picks[:, 0]] * 100 + labels[picks[:, 1]] * 10 + labels[picks[:, 2]]
+        stacked, modes = stack_digits(images, labels, self.num_samples, self.seed)
         return stacked, modes, UINT8_SCALE, -1.0

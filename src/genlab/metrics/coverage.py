@@ -32,11 +32,12 @@ def mode_coverage(
     good = torch.isfinite(distance) & (distance < high_quality_stds * std)
     counts = torch.bincount(nearest[good], minlength=len(centres)).double()
     total = counts.sum().item()
-    k = len(centres)
-    if total == 0:
-        kl = math.log(k)
-    else:
-        p = counts / total
-        nonzero = p > 0
-        kl = float((p[nonzero] * (p[nonzero] * k).log()).sum())
+    kl = math.log(len(centres)) if total == 0 else kl_to_uniform(counts)
     return Coverage(int((counts > 0).sum()), total / len(samples), kl)
+
+
+def kl_to_uniform(counts: torch.Tensor) -> float:
+    """KL (nats) of the histogram `counts` (K bins, total > 0) to the uniform distribution on K."""
+    p = counts.double() / counts.sum()
+    nonzero = p > 0
+    return float((p[nonzero] * (p[nonzero] * len(p)).log()).sum())
