@@ -19,14 +19,12 @@ from genlab.train import CONF_DIR
 FAST = [
     "trainer.enable_progress_bar=false",
     "trainer.enable_model_summary=false",
-    "~callbacks.progress_bar",
     "net.hidden=[32,32]",
     "net.discriminator_hidden=[32,32]",
 ]
 FAST_CONV = [
     "trainer.enable_progress_bar=false",
     "trainer.enable_model_summary=false",
-    "~callbacks.progress_bar",
     "net.channels=8",
     "net.discriminator_channels=8",
 ]

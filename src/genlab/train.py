@@ -190,7 +190,13 @@ def build(
     model = instantiate(cfg.model, _convert_="all")
     callbacks = [ScalarLogger(int(cfg.log_every_n_iterations))]
     callbacks += [metrics] if metrics is not None else []
-    callbacks += [instantiate(c) for c in (cfg.callbacks or {}).values() if c is not None]
+    configured = [instantiate(c) for c in (cfg.callbacks or {}).values() if c is not None]
+    if not cfg.trainer.get("enable_progress_bar", True):
+        # one switch: trainer.enable_progress_bar=false also drops callbacks.progress_bar
+        from lightning.pytorch.callbacks import ProgressBar
+
+        configured = [c for c in configured if not isinstance(c, ProgressBar)]
+    callbacks += configured
     callbacks += extra_callbacks or []  # last: the summary is written after the final checkpoint
     cadences = [c.every_n_iterations for c in callbacks if isinstance(c, IterationCallback)]
     schedule = IterationSchedule(int(cfg.iterations), int(cfg.iterations_per_batch), cadences)
