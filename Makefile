@@ -2,17 +2,19 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-# The torch build pinned for this project's machines; pyproject.toml only declares ranges.
+# The torch build pinned for this project's machines; pyproject.toml only declares ranges, and
+# requirements.lock pins everything else to the versions the suite passed with (`make lock`).
 LINT_PATHS := $(wildcard src tests scripts)
 TORCH_PIN ?= torch==2.14.1 torchvision==0.29.1
 
-.PHONY: train test bench lint clean-venv
+.PHONY: train test bench lint lock clean-venv
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet $(TORCH_PIN)
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@
 
 train: $(VENV)/.installed
@@ -30,6 +32,18 @@ bench: $(VENV)/.installed
 lint: $(VENV)/.installed
 	$(PY) -m ruff check --fix $(LINT_PATHS)
 	$(PY) -m ruff format $(LINT_PATHS)
+
+# Re-resolve requirements.lock from pyproject.toml with uv: LOCK_UPGRADE=1 takes the newest
+# releases the ranges allow, otherwise the versions installed in .venv are kept. torch's own
+# stack (torch, torchvision, triton, nvidia-*) comes from TORCH_PIN, so the lock leaves it out.
+lock: $(VENV)/.installed
+	$(PY) -m pip install --quiet uv
+	$(PY) -m pip list --format=freeze --exclude genlab --exclude uv > $(VENV)/freeze.txt
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --python-version 3.11 \
+		--python-platform x86_64-manylinux_2_28 --custom-compile-command "make lock" \
+		--annotation-style line $(if $(LOCK_UPGRADE),,-c $(VENV)/freeze.txt) \
+		$$(sed -n 's/^\(torch\|torchvision\|triton\|nvidia-[a-z0-9-]*\)==.*/--no-emit-package \1/p' \
+		$(VENV)/freeze.txt) -o requirements.lock
 
 clean-venv:
 	rm -rf $(VENV)

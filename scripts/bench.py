@@ -103,7 +103,7 @@ def compose(overrides: list[str]):  # noqa: ANN201 - an omegaconf DictConfig
     from genlab import resolvers
 
     resolvers.register()
-    with initialize_config_dir(str(REPO / "conf"), version_base="1.3"):
+    with initialize_config_dir(str(REPO / "src" / "genlab" / "conf"), version_base="1.3"):
         return hydra_compose("train", overrides=overrides)
 
 

@@ -43,7 +43,9 @@ def test_study_sweeps_every_arm_over_five_seeds_with_one_budget(tmp_path: Path, 
     assert arms[0] == "vanilla" and len(arms) == len(set(arms)) == 14
     assert {"pack2", "lsgan", "r1", "vae"} <= set(arms)
     assert any(arm.startswith("wgan_gp") for arm in arms)
-    assert sweep_values(cfg, "seed") == [str(s) for s in range(3 if study == "mode_collapse_grid25" else 5)]
+    assert sweep_values(cfg, "seed") == [
+        str(s) for s in range(3 if study == "mode_collapse_grid25" else 5)
+    ]
     assert cfg.hydra.runtime.choices.data == STUDIES[study]
     assert f"/multirun/{study}/" in cfg.hydra.sweep.dir
     # one budget: no arm changes the iterations, the data or the metrics

@@ -16,6 +16,12 @@ def register() -> None:
         replace=True,
     )
     OmegaConf.register_new_resolver("genlab_resume_subdir", _resume_subdir, replace=True)
+    # a sweep job's INFO lines go to its log file; the console gets one line per job
+    OmegaConf.register_new_resolver(
+        "genlab_console_level",
+        lambda mode: "WARNING" if "MULTIRUN" in str(mode) else "INFO",
+        replace=True,
+    )
 
 
 def _resume_subdir(resume: Any, stamp: str) -> str:

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import traceback
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -103,6 +104,14 @@ class RunRecord:
         partial.write_text(json.dumps(summary, indent=2, default=str) + "\n")
         os.replace(partial, self.path)
         return summary
+
+
+def failure_fields(err: BaseException) -> dict[str, str]:
+    """What summary.json says about an exception: one line and the whole traceback."""
+    return {
+        "error": f"{type(err).__name__}: {err}",
+        "traceback": "".join(traceback.format_exception(err)),
+    }
 
 
 def read_summary(run_dir: str | Path) -> dict[str, Any]:

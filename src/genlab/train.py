@@ -20,14 +20,29 @@ from genlab import resolvers
 from genlab.config_checks import check_config
 from genlab.errors import GenlabError
 from genlab.resume import Resume, prepare_resume
-from genlab.run_record import RunRecord, config_hash, environment_facts, now_iso, read_summary
+from genlab.run.console import job_line, run_report
+from genlab.run_record import (
+    RunRecord,
+    config_hash,
+    environment_facts,
+    failure_fields,
+    now_iso,
+    read_summary,
+)
 from genlab.threads import configure_threads
 from genlab.train_help import help_text, wants_plain_help
 
 log = logging.getLogger("genlab.train")
 
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+# The configs ship inside the package (a wheel install has them); users add folders of their own
+# with --config-dir or hydra.searchpath (README, "Your own configs").
+CONF_DIR = Path(__file__).resolve().parent / "conf"
 resolvers.register()
+
+
+# Exceptions that mean genlab (or a user's plug-in) is wrong rather than that one job's training
+# failed: a sweep fails on them (non-zero exit, traceback) instead of scoring the worst value.
+PROGRAMMING_ERRORS = (TypeError, AttributeError, NameError, ImportError, AssertionError)
 
 
 def resolve_seed(cfg: DictConfig) -> int:
@@ -43,12 +58,13 @@ def _hydra_facts() -> dict[str, Any]:
     from hydra.core.hydra_config import HydraConfig
 
     if not HydraConfig.initialized():
-        return {"overrides": [], "choices": {}, "multirun": False}
+        return {"overrides": [], "choices": {}, "multirun": False, "job_number": None}
     hydra_cfg = HydraConfig.get()
     return {
         "overrides": list(hydra_cfg.overrides.task),
         "choices": dict(hydra_cfg.runtime.choices),
         "multirun": str(hydra_cfg.mode) == "RunMode.MULTIRUN",
+        "job_number": hydra_cfg.job.get("num"),
     }
 
 
@@ -125,14 +141,14 @@ def train(cfg: DictConfig) -> float | None:
         summary = read_summary(run_dir) if record.path.exists() else None
         if summary is None or summary["status"] == "running":
             done = summary["iterations_done"] if summary else 0
-            record.write("failed", done, {}, error=f"{type(err).__name__}: {err}")
+            record.write("failed", done, {}, **failure_fields(err))
         raise
 
     summary = read_summary(run_dir)
-    print(f"\nrun folder:  {run_dir}")
-    print(f"summary:     {record.path}  (status: {summary['status']})")
-    if summary.get("tensorboard_dir"):
-        print(f"tensorboard: tensorboard --logdir {summary['tensorboard_dir']}")
+    if hydra_facts["multirun"]:
+        print(job_line(summary, run_dir, hydra_facts["job_number"]), flush=True)
+    else:
+        print(run_report(summary, run_dir))
     if cfg.optimized_metric is None:
         return None
     value = summary.get(cfg.optimized_metric)
@@ -158,6 +174,12 @@ def _fit(
     )
     from genlab.callbacks.metrics import MetricsCallback
 
+    sizes = [
+        f"{name} {type(child).__name__} {sum(p.numel() for p in child.parameters()):,} parameters"
+        for name, child in model.named_children()
+        if any(True for _ in child.parameters())
+    ]
+    log.info("%s: %s", type(model).__name__, "; ".join(sizes))
     for callback in trainer.callbacks:
         if isinstance(callback, MetricsCallback):  # the evaluator's identity joins the record
             record.facts.update(callback.suite.identity())
@@ -179,6 +201,9 @@ def build(
     import lightning as L
     from hydra.utils import instantiate
 
+    from genlab.run.console import quiet_third_party
+
+    quiet_third_party()
     from genlab.callbacks.iteration import IterationCallback
     from genlab.callbacks.scalars import ScalarLogger
     from genlab.data.tensor_batches import IterationSchedule
@@ -191,8 +216,9 @@ def build(
     callbacks = [ScalarLogger(int(cfg.log_every_n_iterations))]
     callbacks += [metrics] if metrics is not None else []
     configured = [instantiate(c) for c in (cfg.callbacks or {}).values() if c is not None]
-    if not cfg.trainer.get("enable_progress_bar", True):
-        # one switch: trainer.enable_progress_bar=false also drops callbacks.progress_bar
+    # one switch, trainer.enable_progress_bar, for the bar; a sweep's jobs print a line instead
+    show_bar = cfg.trainer.get("enable_progress_bar", True) and not _hydra_facts()["multirun"]
+    if not show_bar:
         from lightning.pytorch.callbacks import ProgressBar
 
         configured = [c for c in configured if not isinstance(c, ProgressBar)]
@@ -215,6 +241,7 @@ def build(
     strategy = choose_strategy(cfg.trainer.get("strategy", "auto"), _hydra_facts()["multirun"])
     trainer = instantiate(
         cfg.trainer,
+        enable_progress_bar=show_bar,
         strategy=strategy,
         callbacks=callbacks,
         logger=loggers or False,
@@ -260,45 +287,52 @@ def _log_traceback_to_files(err: BaseException) -> None:
             handler.handle(record)
 
 
-def _record_failed_job(cfg: DictConfig, err: BaseException) -> None:
-    """A sweep job that stopped before its run record existed (e.g. a rejected config) still
-    leaves a failed summary.json in its folder."""
+def _fail_job(cfg: DictConfig, err: BaseException) -> float:
+    """A failed sweep job: its failed summary.json (written here when the job stopped before its
+    run record existed, e.g. a rejected config), its one console line, the worst value."""
+    _log_traceback_to_files(err)
+    hydra_facts = _hydra_facts()
+    run_dir = Path(cfg.paths.output_dir)
     try:
-        hydra_facts = _hydra_facts()
         choices = hydra_facts["choices"]
         facts = {key: choices.get(key) for key in ("model", "data", "net")}
         facts.update(seed=cfg.seed, overrides=hydra_facts["overrides"], started_at=now_iso())
-        record = RunRecord(Path(cfg.paths.output_dir), facts)
+        record = RunRecord(run_dir, facts)
         if not record.path.exists():
-            record.write("failed", 0, {}, error=f"{type(err).__name__}: {err}")
+            record.write("failed", 0, {}, **failure_fields(err))
+        summary = read_summary(run_dir)
     except Exception as record_err:  # the sweep goes on even when the folder is unusable
         log.error("could not record the failure: %s: %s", type(record_err).__name__, record_err)
+        summary = {"status": "failed", "overrides": hydra_facts["overrides"]}
+    print(job_line(summary, run_dir, hydra_facts["job_number"]), flush=True)
+    return worst_value(cfg.optimized_direction)
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
 def hydra_main(cfg: DictConfig) -> float | None:
     """The Hydra app: one run (or one job of a sweep).
 
-    Bad input exits with code 2 and one message. Inside a sweep (-m) a failing job is recorded
-    as failed and reports the worst value, so the sweep goes on.
+    Bad input exits with code 2 and one message. Inside a sweep (-m) a job that fails in
+    training (divergence, out of memory, bad data, a rejected config) is recorded as failed, with
+    its traceback, and reports the worst value, so the sweep goes on; a programming error
+    (PROGRAMMING_ERRORS) is recorded too but re-raised, so the sweep exits non-zero with it.
     """
     multirun = _hydra_facts()["multirun"]
     try:
         return train(cfg)
     except GenlabError as err:
+        if multirun:
+            return _fail_job(cfg, err)
         print(f"genlab-train: error: {err}", file=sys.stderr)
         _log_traceback_to_files(err)
-        if multirun:
-            _record_failed_job(cfg, err)
-            return worst_value(cfg.optimized_direction)
         sys.exit(2)
     except Exception as err:
         if not multirun:
             raise
-        log.error("job failed: %s: %s (traceback in the job's log file)", type(err).__name__, err)
-        _log_traceback_to_files(err)
-        _record_failed_job(cfg, err)
-        return worst_value(cfg.optimized_direction)
+        worst = _fail_job(cfg, err)
+        if isinstance(err, PROGRAMMING_ERRORS):
+            raise
+        return worst
 
 
 def main() -> float | None:

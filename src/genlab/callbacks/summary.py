@@ -10,7 +10,7 @@ import lightning as L
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import OmegaConf
 
-from genlab.run_record import RunRecord
+from genlab.run_record import RunRecord, failure_fields
 
 
 class RunSummary(L.Callback):
@@ -78,4 +78,4 @@ class RunSummary(L.Callback):
 
     def on_exception(self, trainer: L.Trainer, pl_module: Any, exception: BaseException) -> None:
         self._time_training(pl_module)
-        self._write(trainer, pl_module, "failed", error=f"{type(exception).__name__}: {exception}")
+        self._write(trainer, pl_module, "failed", **failure_fields(exception))

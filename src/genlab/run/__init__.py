@@ -1,0 +1,1 @@
+"""Run plumbing of the entry points: what a run prints and how it reports a sweep."""

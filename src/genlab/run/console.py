@@ -1,0 +1,90 @@
+"""What genlab-train prints: each log line once, Lightning's chatter in the log file only,
+known-harmless warnings filtered by message and module, and a closing report per run."""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from pathlib import Path
+from typing import Any
+
+# Warnings that say nothing a genlab user can act on, by (message regex, module regex).
+HARMLESS_WARNINGS = [
+    # Lightning 2.6 asks torch's pytree an old-style question; torch >= 2.9 flags it per run
+    (
+        r"`isinstance\(treespec, LeafSpec\)` is deprecated",
+        r"lightning\.pytorch\.utilities\._pytree",
+    ),
+]
+# Headline metrics first in the closing report and the progress bar, then the rest by name.
+HEADLINE = ("metrics/modes", "metrics/stacked_modes", "metrics/high_quality", "metrics/mode_kl")
+
+
+class ConsoleFilter(logging.Filter):
+    """For the console handler: Lightning's INFO records (device banner, tips, 'fit stopped')
+    go to the run's log file only; its warnings and errors still show."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.name.startswith("lightning") and record.levelno < logging.WARNING)
+
+
+def quiet_third_party() -> None:
+    """Apply once per process, after `import lightning`: Lightning's loggers lose the stream
+    handler Lightning gives them when imported before logging is configured (so each record
+    reaches the console once, through Hydra's handlers), and HARMLESS_WARNINGS are ignored."""
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
+        logger = logging.getLogger(name)
+        for handler in list(logger.handlers):
+            if type(handler) is logging.StreamHandler:
+                logger.removeHandler(handler)
+        logger.propagate = True
+    for message, module in HARMLESS_WARNINGS:
+        warnings.filterwarnings("ignore", message=message, module=module)
+
+
+def ordered_metrics(values: dict[str, Any]) -> list[tuple[str, float]]:
+    """The run's final `metrics/*` values, headline first, as (short name, value)."""
+    metrics = {
+        k: v for k, v in values.items() if k.startswith("metrics/") and k != "metrics/seconds"
+    }
+    order = sorted(
+        metrics, key=lambda k: (HEADLINE.index(k) if k in HEADLINE else len(HEADLINE), k)
+    )
+    return [(k.removeprefix("metrics/"), float(metrics[k])) for k in order]
+
+
+def number(value: float) -> str:
+    """Four significant digits."""
+    return f"{value:.4g}" if math.isfinite(value) else str(value)
+
+
+def run_report(summary: dict[str, Any], run_dir: Path) -> str:
+    """The closing lines of a single run: status, speed, final metrics, where everything is."""
+    done, total = summary.get("iterations_done", 0), summary.get("iterations", 0)
+    speed = summary.get("iterations_per_second")
+    head = f"{summary.get('status', '?')}: {done} of {total} iterations"
+    if summary.get("train_seconds") is not None and speed:
+        head += f" in {summary['train_seconds']:.1f} s ({speed:.0f} iterations/s)"
+    if summary.get("diverged_at_iteration") is not None:
+        head += f", diverged at iteration {summary['diverged_at_iteration']}"
+    lines = ["", head]
+    metrics = ordered_metrics(summary)
+    width = max((len(name) for name, _ in metrics), default=0)
+    lines += [f"  {name:<{width}}  {number(value)}" for name, value in metrics]
+    lines += [f"run folder   {run_dir}", f"summary      {run_dir / 'summary.json'}"]
+    if summary.get("tensorboard_dir"):
+        lines.append(f"tensorboard  tensorboard --logdir {summary['tensorboard_dir']}")
+    return "\n".join(lines)
+
+
+def job_line(summary: dict[str, Any], run_dir: Path, job_number: int | None) -> str:
+    """One line for a sweep job: number, overrides, status, headline metrics, folder."""
+    overrides = " ".join(summary.get("overrides") or [])
+    metrics = "  ".join(f"{name} {number(value)}" for name, value in ordered_metrics(summary)[:3])
+    label = f"job {job_number}" if job_number is not None else "job"
+    outcome = summary.get("status", "?")
+    if summary.get("error"):
+        outcome += f" ({summary['error'].splitlines()[0][:160]})"
+    parts = [f"{label} [{overrides}] {outcome}", metrics, f"-> {run_dir}"]
+    return "  ".join(part for part in parts if part)
