@@ -136,7 +136,7 @@ def train(cfg: DictConfig) -> float | None:
     )
     record = RunRecord(run_dir, facts, prior_wall_seconds=prior_seconds)
     try:
-        _fit(cfg, seed, record, OmegaConf.to_container(resolved), resume)
+        _fit(cfg, seed, record, OmegaConf.to_container(resolved), hydra_facts, resume)
     except BaseException as err:
         summary = read_summary(run_dir) if record.path.exists() else None
         if summary is None or summary["status"] == "running":
@@ -162,14 +162,21 @@ def train(cfg: DictConfig) -> float | None:
 
 
 def _fit(
-    cfg: DictConfig, seed: int, record: RunRecord, hparams: dict[str, Any], resume: Resume | None
+    cfg: DictConfig,
+    seed: int,
+    record: RunRecord,
+    config: dict[str, Any],
+    hydra_facts: dict[str, Any],
+    resume: Resume | None,
 ) -> None:
     from genlab.callbacks.summary import RunSummary
+    from genlab.run.hparams import chosen_settings
 
+    hparams = chosen_settings(config, hydra_facts["choices"], hydra_facts["overrides"])
     datamodule, model, trainer = build(
         cfg,
         seed,
-        extra_callbacks=[RunSummary(record, hparams)],
+        extra_callbacks=[RunSummary(record, config, hparams)],
         resume_iteration=resume.iteration if resume else None,
     )
     from genlab.callbacks.metrics import MetricsCallback

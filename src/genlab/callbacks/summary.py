@@ -14,10 +14,12 @@ from genlab.run_record import RunRecord, failure_fields
 
 
 class RunSummary(L.Callback):
-    """Rank 0 writes the run record; TensorBoard gets the config as hparams with final values."""
+    """Rank 0 writes the run record; TensorBoard gets the whole config as text and the chosen
+    settings (`hparams`, see genlab.run.hparams) with the final values for its HPARAMS view."""
 
-    def __init__(self, record: RunRecord, hparams: dict[str, Any]) -> None:
+    def __init__(self, record: RunRecord, config: dict[str, Any], hparams: dict[str, Any]) -> None:
         self.record = record
+        self.config = config
         self.hparams = hparams
         self._timing: dict[str, Any] = {}
         self._train_clock: tuple[float, int] | None = None  # (perf_counter, iteration) at start
@@ -60,7 +62,7 @@ class RunSummary(L.Callback):
         self._write(trainer, pl_module, "running")
         if pl_module.iteration > 0 or not trainer.is_global_zero:
             return  # a resumed run logged its config when it started
-        config_text = "    " + OmegaConf.to_yaml(OmegaConf.create(self.hparams)).replace(
+        config_text = "    " + OmegaConf.to_yaml(OmegaConf.create(self.config)).replace(
             "\n", "\n    "
         )
         for logger in trainer.loggers:
