@@ -145,6 +145,11 @@ def test_domain_metrics_carry_the_data_set_and_evaluator_identity(run_train) -> 
     for name in names:
         assert math.isfinite(summary[f"metrics/{name}"]), name
     assert "metrics/fid" not in summary and "metrics/precision" not in summary
+    from PIL import Image
+
+    # 64 digits of 8x8, each enlarged 8x to 64 pixels, 8 per row with 2-pixel gaps
+    with Image.open(Path(summary["run_dir"]) / "samples.png") as picture:
+        assert picture.size == (8 * 64 + 9 * 2, 8 * 64 + 9 * 2)
 
 
 def test_missing_inception_weights_stop_before_training(tmp_path: Path, monkeypatch) -> None:

@@ -37,10 +37,14 @@ def scatter_figure(real: torch.Tensor, fake: torch.Tensor, title: str) -> Any:
     return fig
 
 
-def image_grid(images: torch.Tensor, nrow: int = 8) -> torch.Tensor:
-    """(C, H, W) grid in [0, 1] of images given in [-1, 1]."""
+def image_grid(images: torch.Tensor, min_side: int, nrow: int = 8) -> torch.Tensor:
+    """(C, H, W) grid in [0, 1] of images given in [-1, 1], each image enlarged by a whole
+    factor (nearest neighbour: every pixel stays a crisp square) to at least `min_side` pixels."""
     from torchvision.utils import make_grid
 
+    factor = max(1, -(-min_side // images.shape[-1]))
+    if factor > 1:
+        images = images.repeat_interleave(factor, dim=-1).repeat_interleave(factor, dim=-2)
     return make_grid(images.clamp(-1, 1), nrow=nrow, normalize=True, value_range=(-1, 1))
 
 
@@ -51,10 +55,16 @@ class SampleLogger(IterationCallback):
     for 2-D data the generated points as `samples.npy` (float32, (num_points, 2))."""
 
     def __init__(
-        self, every_n_iterations: int, num_images: int, num_points: int, output_dir: str
+        self,
+        every_n_iterations: int,
+        num_images: int,
+        num_points: int,
+        min_image_side: int,
+        output_dir: str,
     ) -> None:
         super().__init__(every_n_iterations)
         self.num_images = num_images
+        self.min_image_side = min_image_side
         self.num_points = num_points
         self.output_dir = Path(output_dir)
 
@@ -79,13 +89,14 @@ class SampleLogger(IterationCallback):
             return {"samples/scatter": scatter_figure(*self._points(trainer, module), title)}
         pictures = {
             "samples/grid": image_grid(
-                module.sample(self.num_images, module.eval_noise(self.num_images)).cpu()
+                module.sample(self.num_images, module.eval_noise(self.num_images)).cpu(),
+                self.min_image_side,
             )
         }
         if hasattr(module, "reconstruct"):
             real = datamodule.reference_batch(self.num_images // 2)
             pairs = torch.stack([real, module.reconstruct(real).cpu()], dim=1).flatten(0, 1)
-            pictures["samples/reconstructions"] = image_grid(pairs)
+            pictures["samples/reconstructions"] = image_grid(pairs, self.min_image_side)
         return pictures
 
     def on_iteration(self, trainer: L.Trainer, module: GenerativeModel) -> None:
