@@ -15,14 +15,17 @@ from omegaconf import DictConfig, open_dict
 
 from genlab.train import CONF_DIR
 
-# Small nets and quiet trainers; each test adds what it checks.
+# Small nets and quiet trainers on the CPU (the suite is about the CPU paths, on a GPU machine
+# too; scripts/gpu_check.py checks the GPU ones); each test adds what it checks.
 FAST = [
+    "trainer.accelerator=cpu",
     "trainer.enable_progress_bar=false",
     "trainer.enable_model_summary=false",
     "net.hidden=[32,32]",
     "net.discriminator_hidden=[32,32]",
 ]
 FAST_CONV = [
+    "trainer.accelerator=cpu",
     "trainer.enable_progress_bar=false",
     "trainer.enable_model_summary=false",
     "net.channels=8",
@@ -91,8 +94,10 @@ def run_train(tmp_path: Path, evaluator_cache: Path) -> Callable[..., dict[str, 
 
 
 def genlab_env(tmp_path: Path) -> dict[str, str]:
-    """Environment for subprocess runs: offline caches in tmp_path."""
+    """Environment for subprocess runs: offline caches in tmp_path, no visible GPU (subprocess
+    tests check CPU behaviour, such as the message for trainer.accelerator=gpu without one)."""
     env = dict(os.environ)
+    env["CUDA_VISIBLE_DEVICES"] = ""
     env["TORCH_HOME"] = str(tmp_path / "torch_home")
     env["MPLBACKEND"] = "Agg"
     return env

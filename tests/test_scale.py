@@ -152,7 +152,7 @@ def test_slurm_preset_gives_one_task_per_gpu(tmp_path: Path) -> None:
     [
         ("ddp_find_unused_parameters_true", False, {}, "ddp_find_unused_parameters_true"),
         ("ddp_find_unused_parameters_true", True, {}, "ddp_spawn_find_unused_parameters_true"),
-        ("ddp", False, {"PYTEST_CURRENT_TEST": "x"}, "ddp_spawn"),
+        ("ddp", False, {"PYTEST_CURRENT_TEST": "x"}, "ddp"),  # genlab does not know pytest
         ("ddp", True, {"SLURM_JOB_ID": "1", "SLURM_NTASKS": "16"}, "ddp"),
         ("ddp", True, {"TORCHELASTIC_RUN_ID": "abc"}, "ddp"),
         ("ddp_spawn", True, {}, "ddp_spawn"),

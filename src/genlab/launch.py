@@ -1,9 +1,10 @@
 """Which DDP launcher a run may use, given how it was started.
 
 Lightning's `ddp` launcher re-runs `sys.argv` in each child: fine for a single command-line run
-(Lightning passes the parent's Hydra run folder to the children), wrong under pytest (it re-runs
-the test session) and in a Hydra multirun (each rank would run the whole sweep, and with Optuna
-train different trials). Processes started by srun (SLURM) or torchrun already exist: Lightning
+(Lightning passes the parent's Hydra run folder to the children), wrong in a Hydra multirun (each
+rank would run the whole sweep, and with Optuna train different trials) and wherever sys.argv is
+not genlab-train's (pytest, a notebook: use the `ddp_spawn` strategies there, as trainer=ddp_cpu
+does). Processes started by srun (SLURM) or torchrun already exist: Lightning
 joins them and launches nothing.
 """
 
@@ -32,8 +33,8 @@ def choose_strategy(
         return strategy
     if externally_launched(env):
         return strategy
-    if multirun or "PYTEST_CURRENT_TEST" in env:
+    if multirun:
         spawned = strategy.replace("ddp", "ddp_spawn", 1)
-        log.info("strategy %s -> %s: no re-running sys.argv in a sweep or test", strategy, spawned)
+        log.info("strategy %s -> %s: no re-running sys.argv in a sweep", strategy, spawned)
         return spawned
     return strategy
