@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import os
+import pickle
+import struct
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
@@ -101,3 +106,57 @@ def genlab_env(tmp_path: Path) -> dict[str, str]:
     env["TORCH_HOME"] = str(tmp_path / "torch_home")
     env["MPLBACKEND"] = "Agg"
     return env
+
+
+def genlab_train_cli(
+    tmp_path: Path, *args: str, root_dir: bool = True, timeout: int = 600
+) -> subprocess.CompletedProcess[str]:
+    """`python -m genlab.train` in tmp_path, offline (genlab_env): Hydra's flags (-m, ...) first,
+    then paths.root_dir=tmp_path (unless root_dir=False), then the overrides."""
+    flags = [a for a in args if a.startswith("-")]
+    overrides = [a for a in args if not a.startswith("-")]
+    paths = [f"paths.root_dir={tmp_path}"] if root_dir else []
+    return subprocess.run(
+        [sys.executable, "-m", "genlab.train", *flags, *paths, *overrides],
+        capture_output=True,
+        text=True,
+        env=genlab_env(tmp_path),
+        cwd=tmp_path,
+        timeout=timeout,
+    )
+
+
+# Tiny stand-ins for downloaded data sets, in the formats torchvision reads.
+
+
+def write_idx_images(path: Path, images: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    n, h, w = images.shape
+    path.write_bytes(struct.pack(">IIII", 2051, n, h, w) + images.astype(np.uint8).tobytes())
+
+
+def write_idx_labels(path: Path, labels: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(struct.pack(">II", 2049, len(labels)) + labels.astype(np.uint8).tobytes())
+
+
+def make_fake_mnist(root: Path, folder: str = "MNIST", n: int = 40) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
+    raw = root / folder / "raw"
+    write_idx_images(raw / "train-images-idx3-ubyte", images)
+    write_idx_labels(raw / "train-labels-idx1-ubyte", rng.integers(0, 10, size=n))
+    return images
+
+
+def make_fake_cifar10(root: Path, per_batch: int = 8) -> None:
+    rng = np.random.default_rng(0)
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(1, 6):
+        batch = {
+            "data": rng.integers(0, 256, size=(per_batch, 3072), dtype=np.uint8),
+            "labels": rng.integers(0, 10, size=per_batch).tolist(),
+        }
+        with open(folder / f"data_batch_{i}", "wb") as f:
+            pickle.dump(batch, f)

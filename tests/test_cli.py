@@ -7,18 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import FAST, genlab_env
+from conftest import FAST, genlab_env, genlab_train_cli
 
-
-def genlab_train(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "genlab.train", f"paths.root_dir={tmp_path}", *args],
-        capture_output=True,
-        text=True,
-        env=genlab_env(tmp_path),
-        cwd=tmp_path,
-        timeout=300,
-    )
+genlab_train = genlab_train_cli
 
 
 def test_help_lists_the_config_groups(tmp_path: Path) -> None:

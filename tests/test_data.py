@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pickle
-import struct
 import urllib.error
 from pathlib import Path
 
@@ -11,44 +9,12 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import make_fake_cifar10, make_fake_mnist
 from genlab.data import torchvision_sets
 from genlab.data.images import TorchvisionDataModule
 from genlab.data.tensor_batches import IterationSchedule, TensorBatches
 from genlab.data.toy import GaussianMixture2D, GaussianMixtureDataModule
 from genlab.errors import DatasetMissingError
-
-
-def write_idx_images(path: Path, images: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    n, h, w = images.shape
-    path.write_bytes(struct.pack(">IIII", 2051, n, h, w) + images.astype(np.uint8).tobytes())
-
-
-def write_idx_labels(path: Path, labels: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(struct.pack(">II", 2049, len(labels)) + labels.astype(np.uint8).tobytes())
-
-
-def make_fake_mnist(root: Path, folder: str = "MNIST", n: int = 40) -> np.ndarray:
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
-    raw = root / folder / "raw"
-    write_idx_images(raw / "train-images-idx3-ubyte", images)
-    write_idx_labels(raw / "train-labels-idx1-ubyte", rng.integers(0, 10, size=n))
-    return images
-
-
-def make_fake_cifar10(root: Path, per_batch: int = 8) -> None:
-    rng = np.random.default_rng(0)
-    folder = root / "cifar-10-batches-py"
-    folder.mkdir(parents=True, exist_ok=True)
-    for i in range(1, 6):
-        batch = {
-            "data": rng.integers(0, 256, size=(per_batch, 3072), dtype=np.uint8),
-            "labels": rng.integers(0, 10, size=per_batch).tolist(),
-        }
-        with open(folder / f"data_batch_{i}", "wb") as f:
-            pickle.dump(batch, f)
 
 
 def test_ring_and_grid_mixtures_follow_the_protocol() -> None:

@@ -4,8 +4,6 @@ the missing-weights message, and DDP = one process on the same samples."""
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
 import urllib.error
 from pathlib import Path
 
@@ -14,7 +12,7 @@ import torch
 from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import FAST, compose_config, fast_overrides, genlab_env
+from conftest import compose_config, fast_overrides, genlab_train_cli
 from genlab.data.images import DigitsDataModule
 from genlab.data.toy import GaussianMixture2D
 from genlab.errors import GenlabError
@@ -153,7 +151,7 @@ def test_domain_metrics_carry_the_data_set_and_evaluator_identity(run_train) -> 
 
 
 def test_missing_inception_weights_stop_before_training(tmp_path: Path, monkeypatch) -> None:
-    from test_data import make_fake_cifar10
+    from conftest import make_fake_cifar10
 
     def offline(*args, **kwargs):
         raise urllib.error.URLError("no network")
@@ -173,24 +171,14 @@ def test_missing_inception_weights_stop_before_training(tmp_path: Path, monkeypa
 
 
 def test_missing_inception_weights_file_exits_nonzero(tmp_path: Path) -> None:
-    from test_data import make_fake_cifar10
+    from conftest import make_fake_cifar10
 
     make_fake_cifar10(tmp_path / "data")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "genlab.train",
-            f"paths.root_dir={tmp_path}",
-            "data=cifar10",
-            "data.download=false",
-            f"metrics.inception_weights={tmp_path / 'nowhere.pth'}",
-        ],
-        capture_output=True,
-        text=True,
-        env=genlab_env(tmp_path),
-        cwd=tmp_path,
-        timeout=300,
+    result = genlab_train_cli(
+        tmp_path,
+        "data=cifar10",
+        "data.download=false",
+        f"metrics.inception_weights={tmp_path / 'nowhere.pth'}",
     )
     assert result.returncode == 2
     assert "metrics.inception_weights=" in result.stderr and "no such file" in result.stderr
@@ -201,25 +189,14 @@ def test_missing_inception_weights_file_exits_nonzero(tmp_path: Path) -> None:
 def test_ddp_metrics_equal_one_process_on_the_same_samples(
     tmp_path: Path, evaluator_cache: Path, data: str
 ) -> None:
-    overrides = fast_overrides([f"data={data}"])[len(FAST) :] if data == "ring8" else []
-    args = [
-        f"paths.root_dir={tmp_path}",
+    result = genlab_train_cli(
+        tmp_path,
         f"paths.cache_dir={evaluator_cache}",
-        f"data={data}",
         "trainer=ddp_cpu",
         "iterations=6",
         "metrics.num_samples=301",  # not a multiple of the world size
         "hydra.run.dir=ddp",
-        *(FAST if data == "ring8" else fast_overrides([f"data={data}"])[:8]),
-        *overrides,
-    ]
-    result = subprocess.run(
-        [sys.executable, "-m", "genlab.train", *args],
-        capture_output=True,
-        text=True,
-        env=genlab_env(tmp_path),
-        cwd=tmp_path,
-        timeout=600,
+        *fast_overrides([f"data={data}"]),
     )
     assert result.returncode == 0, result.stderr[-3000:]
     from genlab.run_record import read_summary
@@ -345,7 +322,7 @@ def test_stacked_digits_suite_counts_hand_made_triples(evaluator_cache: Path) ->
 
 
 def test_stacked_mnist_modes_and_training(run_train, tmp_path: Path) -> None:
-    from test_data import make_fake_mnist
+    from conftest import make_fake_mnist
 
     make_fake_mnist(tmp_path / "data", n=60)
     summary = run_train(

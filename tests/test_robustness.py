@@ -15,7 +15,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import FAST, FAST_CONV, compose_config, fast_overrides, genlab_env
+from conftest import FAST, FAST_CONV, compose_config, fast_overrides, genlab_env, genlab_train_cli
 from genlab.models.gan import GAN
 from genlab.run_record import read_summary
 from genlab.train import train
@@ -24,15 +24,7 @@ from genlab.train import train
 def cli(tmp_path: Path, *args: str, timeout: int = 300) -> subprocess.CompletedProcess[str]:
     """genlab-train in tmp_path; a resume command carries no paths (the run has its own)."""
     resuming = any(a.startswith("resume=") for a in args)
-    paths = [] if resuming else [f"paths.root_dir={tmp_path}"]
-    return subprocess.run(
-        [sys.executable, "-m", "genlab.train", *paths, *args],
-        capture_output=True,
-        text=True,
-        env=genlab_env(tmp_path),
-        cwd=tmp_path,
-        timeout=timeout,
-    )
+    return genlab_train_cli(tmp_path, *args, root_dir=not resuming, timeout=timeout)
 
 
 def run_folder(result: subprocess.CompletedProcess[str]) -> Path:

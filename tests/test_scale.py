@@ -9,21 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import FAST, genlab_env
+from conftest import FAST, genlab_env, genlab_train_cli
 from genlab.run_record import read_summary
 
-
-def cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    flags = [a for a in args if a.startswith("-")]  # Hydra's flags (e.g. -m) come first
-    overrides = [a for a in args if not a.startswith("-")]
-    return subprocess.run(
-        [sys.executable, "-m", "genlab.train", *flags, f"paths.root_dir={tmp_path}", *overrides],
-        capture_output=True,
-        text=True,
-        env=genlab_env(tmp_path),
-        cwd=tmp_path,
-        timeout=600,
-    )
+cli = genlab_train_cli
 
 
 @pytest.mark.slow

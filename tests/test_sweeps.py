@@ -6,14 +6,13 @@ from __future__ import annotations
 import math
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from conftest import FAST, compose_config, genlab_env
+from conftest import FAST, compose_config, genlab_train_cli
 from genlab.config_checks import config_problems
 from genlab.run_record import read_summary
 from genlab.threads import JOBLIB, SUBMITIT_LOCAL, joblib_workers, launcher_threads
@@ -29,14 +28,7 @@ SEED_X_MODEL = [(0, "gan"), (0, "vae"), (1, "gan"), (1, "vae")]  # Hydra's order
 
 
 def multirun(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "genlab.train", "-m", f"paths.root_dir={tmp_path}", *overrides],
-        capture_output=True,
-        text=True,
-        env=genlab_env(tmp_path),
-        cwd=tmp_path,
-        timeout=600,
-    )
+    return genlab_train_cli(tmp_path, "-m", *overrides)
 
 
 def job_summaries(sweep_dir: Path) -> list[dict[str, Any]]:
