@@ -100,7 +100,7 @@ def compose(overrides: list[str]):  # noqa: ANN201 - an omegaconf DictConfig
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
-    from genlab import resolvers
+    from genlab.run import resolvers
 
     resolvers.register()
     with initialize_config_dir(str(REPO / "src" / "genlab" / "conf"), version_base="1.3"):

@@ -86,7 +86,7 @@ def evaluator_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def run_train(tmp_path: Path, evaluator_cache: Path) -> Callable[..., dict[str, Any]]:
     """Train in-process with fast settings; returns the run's summary.json as a dict."""
-    from genlab.run_record import read_summary
+    from genlab.run.run_record import read_summary
     from genlab.train import train
 
     def _run(*overrides: str, run_dir: Path | None = None) -> dict[str, Any]:

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from conftest import compose_config
-from genlab.config_checks import check_config, config_problems
 from genlab.errors import ConfigError
+from genlab.run.config_checks import check_config, config_problems
 
 
 @pytest.mark.parametrize(

@@ -43,7 +43,7 @@ def test_a_run_prints_each_line_once_and_ends_with_its_metrics(tmp_path: Path) -
     assert "completed: 300 of 300 iterations in" in report
     for name in ("modes", "high_quality", "mode_kl", "frechet_2d"):
         assert any(line.split()[:1] == [name] for line in rest), name
-    assert rest[-1].startswith("tensorboard  tensorboard --logdir ")
+    assert rest[-1].startswith("tensorboard: tensorboard --logdir ")
     log_file = (tmp_path / "run" / "train.log").read_text()
     assert "GPU available" in log_file  # Lightning's lines are kept, in the file
 

@@ -249,7 +249,7 @@ def test_switches_compose(tmp_path: Path, overrides: list[str]) -> None:
 
 
 def test_bad_switch_values_are_refused_before_training(tmp_path: Path) -> None:
-    from genlab.config_checks import config_problems
+    from genlab.run.config_checks import config_problems
 
     cfg = compose_config(
         tmp_path, ["model.pack=3", "model.r1_gamma=-1", "model.instance_noise_std=-0.1"]

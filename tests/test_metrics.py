@@ -199,7 +199,7 @@ def test_ddp_metrics_equal_one_process_on_the_same_samples(
         *fast_overrides([f"data={data}"]),
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    from genlab.run_record import read_summary
+    from genlab.run.run_record import read_summary
 
     logged = read_summary(tmp_path / "ddp")
     single = evaluate_checkpoint(tmp_path / "ddp" / "checkpoints" / "last.ckpt", [])

@@ -17,7 +17,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from conftest import FAST, FAST_CONV, compose_config, fast_overrides, genlab_env, genlab_train_cli
 from genlab.models.gan import GAN
-from genlab.run_record import read_summary
+from genlab.run.run_record import read_summary
 from genlab.train import train
 
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from conftest import FAST, genlab_env, genlab_train_cli
-from genlab.run_record import read_summary
+from genlab.run.run_record import read_summary
 
 cli = genlab_train_cli
 
@@ -149,7 +149,7 @@ def test_slurm_preset_gives_one_task_per_gpu(tmp_path: Path) -> None:
     ],
 )
 def test_launcher_choice_per_context(strategy, multirun, env, expected) -> None:
-    from genlab.launch import choose_strategy
+    from genlab.run.launch import choose_strategy
 
     assert choose_strategy(strategy, multirun, env) == expected
 

@@ -13,9 +13,9 @@ import pytest
 import yaml
 
 from conftest import FAST, compose_config, genlab_train_cli
-from genlab.config_checks import config_problems
-from genlab.run_record import read_summary
-from genlab.threads import JOBLIB, SUBMITIT_LOCAL, joblib_workers, launcher_threads
+from genlab.run.config_checks import config_problems
+from genlab.run.run_record import read_summary
+from genlab.run.threads import JOBLIB, SUBMITIT_LOCAL, joblib_workers, launcher_threads
 
 # Tiny jobs: 4 iterations, small nets, no optional callbacks, CSV logs only.
 TINY = [

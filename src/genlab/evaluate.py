@@ -33,9 +33,9 @@ def evaluate_checkpoint(ckpt_path: Path, overrides: list[str]) -> dict[str, Any]
     from omegaconf import open_dict
 
     from genlab.callbacks.metrics import evaluate
-    from genlab.config_checks import check_config
-    from genlab.resume import load_checkpoint_iteration
-    from genlab.run_record import read_summary
+    from genlab.run.config_checks import check_config
+    from genlab.run.resume import load_checkpoint_iteration
+    from genlab.run.run_record import read_summary
     from genlab.train import CONF_DIR
 
     run_dir = ckpt_path.parent.parent

@@ -16,12 +16,12 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from genlab import resolvers
-from genlab.config_checks import check_config
 from genlab.errors import GenlabError
-from genlab.resume import Resume, prepare_resume
+from genlab.run import resolvers
+from genlab.run.config_checks import check_config
 from genlab.run.console import job_line, run_report
-from genlab.run_record import (
+from genlab.run.resume import Resume, prepare_resume
+from genlab.run.run_record import (
     RunRecord,
     config_hash,
     environment_facts,
@@ -29,8 +29,8 @@ from genlab.run_record import (
     now_iso,
     read_summary,
 )
-from genlab.threads import configure_threads
-from genlab.train_help import help_text, wants_plain_help
+from genlab.run.threads import configure_threads
+from genlab.run.train_help import help_text, wants_plain_help
 
 log = logging.getLogger("genlab.train")
 
@@ -243,7 +243,7 @@ def build(
             loggers.append(instantiate(logger_cfg, purge_step=resume_iteration + 1))
         else:
             loggers.append(instantiate(logger_cfg))
-    from genlab.launch import choose_strategy
+    from genlab.run.launch import choose_strategy
 
     strategy = choose_strategy(cfg.trainer.get("strategy", "auto"), _hydra_facts()["multirun"])
     trainer = instantiate(

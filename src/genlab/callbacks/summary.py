@@ -10,7 +10,7 @@ import lightning as L
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import OmegaConf
 
-from genlab.run_record import RunRecord, failure_fields
+from genlab.run.run_record import RunRecord, failure_fields
 
 
 class RunSummary(L.Callback):

@@ -7,7 +7,7 @@ import statistics
 from dataclasses import dataclass
 
 from genlab.compare.jobs import CompareError, Job
-from genlab.run_record import STATUSES
+from genlab.run.run_record import STATUSES
 
 METRIC_PREFIX = "metrics/"
 # the coverage protocol's own order; other metrics follow alphabetically, evaluation time last

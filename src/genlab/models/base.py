@@ -10,7 +10,7 @@ import lightning as L
 import torch
 from torch import Tensor
 
-from genlab import rng_state
+from genlab.run import rng_state
 
 METRIC_NOISE_OFFSET = 1_000_003  # the metric noise stream is seed + this, the image grids use seed
 

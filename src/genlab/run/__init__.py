@@ -1,1 +1,2 @@
-"""Run plumbing of the entry points: what a run prints and how it reports a sweep."""
+"""Run plumbing of the entry points: config checks, preflight, run record, resume, RNG state,
+launch and thread policy, resolvers, help, and what a run prints."""

@@ -72,9 +72,9 @@ def run_report(summary: dict[str, Any], run_dir: Path) -> str:
     metrics = ordered_metrics(summary)
     width = max((len(name) for name, _ in metrics), default=0)
     lines += [f"  {name:<{width}}  {number(value)}" for name, value in metrics]
-    lines += [f"run folder   {run_dir}", f"summary      {run_dir / 'summary.json'}"]
+    lines += [f"run folder:  {run_dir}", f"summary:     {run_dir / 'summary.json'}"]
     if summary.get("tensorboard_dir"):
-        lines.append(f"tensorboard  tensorboard --logdir {summary['tensorboard_dir']}")
+        lines.append(f"tensorboard: tensorboard --logdir {summary['tensorboard_dir']}")
     return "\n".join(lines)
 
 

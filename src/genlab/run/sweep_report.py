@@ -10,7 +10,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from genlab.run_record import STATUSES, SUMMARY_FILE
+from genlab.run.run_record import STATUSES, SUMMARY_FILE
 
 
 def job_statuses(sweep_dir: Path) -> Counter[str]:

@@ -10,8 +10,8 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from genlab.config_checks import check_config
 from genlab.errors import GenlabError
+from genlab.run.config_checks import check_config
 
 
 def writable_folder_problem(folder: str | Path) -> str | None:

@@ -9,7 +9,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from genlab.errors import ConfigError
-from genlab.run_record import SUMMARY_FILE, read_summary
+from genlab.run.run_record import SUMMARY_FILE, read_summary
 
 # Overrides a resume may carry: they change how long or how loudly, not what is trained.
 SAFE_KEYS = (
