@@ -95,6 +95,26 @@ def test_adversarial_losses_closed_forms() -> None:
         adversarial_loss("nope")
 
 
+def test_relativistic_average_loss_closed_form() -> None:
+    real, fake = torch.tensor([2.0, -1.0]), torch.tensor([0.5, -3.0])  # means 0.5 and -1.25
+    sig = torch.sigmoid
+    ragan = ADVERSARIAL_LOSSES["ragan"]
+    assert ragan.relativistic and not ragan.smoothable
+    expected_d = -(torch.log(sig(real - (-1.25))).mean() + torch.log(1 - sig(fake - 0.5)).mean())
+    expected_g = -(torch.log(sig(fake - 0.5)).mean() + torch.log(1 - sig(real - (-1.25))).mean())
+    assert ragan.discriminator(real, fake, 1.0).item() == pytest.approx(expected_d.item(), rel=1e-6)
+    assert ragan.generator(fake, real).item() == pytest.approx(expected_g.item(), rel=1e-6)
+    # only the gap matters: shifting every score leaves both losses unchanged
+    shifted = ragan.generator(fake + 7.0, real + 7.0).item()
+    assert shifted == pytest.approx(expected_g.item(), rel=1e-6)
+
+
+def test_relativistic_generator_step_sees_the_real_batch(run_train) -> None:
+    summary = run_train("fix=ragan", "iterations=6", "metrics=none")
+    assert summary["status"] == "completed"
+    assert math.isfinite(summary["train/g_loss"]) and summary["train/g_loss"] > 0
+
+
 def test_gradient_penalty_under_bf16_autocast_matches_fp32() -> None:
     torch.manual_seed(0)
     critic = nn.Sequential(nn.Linear(2, 64), nn.LeakyReLU(0.2), nn.Linear(64, 64), nn.Linear(64, 1))

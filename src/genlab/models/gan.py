@@ -176,11 +176,14 @@ class GAN(GenerativeModel):
             self.record(logs)
 
         with self.toggled_optimizer(opt_g):
-            g_loss = self.loss.generator(
-                self.discriminator(
-                    self._with_instance_noise(self.generator(self.noise(batch_size)))
-                )
+            fake_scores = self.discriminator(
+                self._with_instance_noise(self.generator(self.noise(batch_size)))
             )
+            if self.loss.relativistic:  # on the last discriminator step's real batch
+                real_scores = self.discriminator(self._with_instance_noise(real[-1]))
+                g_loss = self.loss.generator(fake_scores, real_scores)
+            else:
+                g_loss = self.loss.generator(fake_scores)
             opt_g.zero_grad(set_to_none=True)
             self.manual_backward(g_loss)
             opt_g.step()

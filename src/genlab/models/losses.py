@@ -15,9 +15,11 @@ class AdversarialLoss:
 
     # (scores on real, scores on fake, target for real: 1, or 1 - s with label smoothing)
     discriminator: Callable[[Tensor, Tensor, float], Tensor]
-    generator: Callable[[Tensor], Tensor]  # (scores on fake)
+    # (scores on fake, scores on real: given only to losses with `relativistic`)
+    generator: Callable[..., Tensor]
     probabilistic: bool  # scores are logits of P(real)
     smoothable: bool  # has a real-label target that one-sided label smoothing can lower
+    relativistic: bool = False  # the generator's loss also needs D's scores on real data
 
 
 # Named functions, not lambdas: models are pickled into ddp_spawn workers.
@@ -55,6 +57,16 @@ def _critic_generator(fake: Tensor) -> Tensor:
     return -fake.mean()
 
 
+def _relativistic_average_discriminator(real: Tensor, fake: Tensor, real_target: float) -> Tensor:
+    # -E log sigmoid(C(x) - E C(G(z))) - E log(1 - sigmoid(C(G(z)) - E C(x)))
+    return F.softplus(-(real - fake.mean())).mean() + F.softplus(fake - real.mean()).mean()
+
+
+def _relativistic_average_generator(fake: Tensor, real: Tensor) -> Tensor:
+    # the discriminator's objective with real and fake swapped
+    return F.softplus(-(fake - real.mean())).mean() + F.softplus(real - fake.mean()).mean()
+
+
 ADVERSARIAL_LOSSES: dict[str, AdversarialLoss] = {
     # Goodfellow et al. 2014, with the non-saturating generator loss.
     "ns": AdversarialLoss(_bce_discriminator, _ns_generator, True, True),
@@ -64,6 +76,15 @@ ADVERSARIAL_LOSSES: dict[str, AdversarialLoss] = {
     "lsgan": AdversarialLoss(_lsgan_discriminator, _lsgan_generator, False, True),
     # Lim & Ye 2017 / Miyato et al. 2018 (hinge); the generator maximises the critic's score.
     "hinge": AdversarialLoss(_hinge_discriminator, _critic_generator, False, False),
+    # Jolicoeur-Martineau 2019 (RaGAN): D judges whether real data is more realistic than the
+    # average fake (and G the reverse); scores are raw, the generator's loss needs real scores.
+    "ragan": AdversarialLoss(
+        _relativistic_average_discriminator,
+        _relativistic_average_generator,
+        probabilistic=False,
+        smoothable=False,
+        relativistic=True,
+    ),
     # Arjovsky et al. 2017 (Wasserstein critic; needs a Lipschitz constraint such as the GP).
     "wasserstein": AdversarialLoss(_critic_discriminator, _critic_generator, False, False),
 }
