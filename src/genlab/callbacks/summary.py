@@ -73,7 +73,11 @@ class RunSummary(L.Callback):
         status = "diverged" if pl_module.diverged_at is not None else "completed"
         self._time_training(pl_module)
         self._write(trainer, pl_module, status)
-        final = {f"hparams/{k}": v for k, v in pl_module.last_logged.items()}
+        # metrics first: TensorBoard's HPARAMS table shows the metric columns in this order
+        logged = sorted(
+            pl_module.last_logged.items(), key=lambda kv: not kv[0].startswith("metrics/")
+        )
+        final = {f"hparams/{k}": v for k, v in logged}
         for logger in trainer.loggers:
             if isinstance(logger, TensorBoardLogger):
                 logger.log_hyperparams(self.hparams, metrics=final)
