@@ -86,9 +86,11 @@ def curve_charts(
     written = []
     for metric in metrics:
         scale = 100.0 if is_fraction(metric) else 1.0
-        fig, ax = plt.subplots(figsize=(6, 4))
+        fig, ax = plt.subplots(figsize=(9, 4.5))
+        # tab20's 20 colours, so a 14-arm study has no two groups in one colour
+        colours = plt.get_cmap("tab20" if len(rows) > 10 else "tab10").colors
         drawn = False
-        for row in rows:
+        for index, row in enumerate(rows):
             curves = [
                 per_job[job.folder][metric]
                 for job in row.completed
@@ -98,7 +100,12 @@ def curve_charts(
                 continue
             steps, stats = _mean_curve(curves)
             means = [scale * stat.mean for stat in stats]
-            (line,) = ax.plot(steps, means, label=f"{row.label} (n={len(curves)})")
+            (line,) = ax.plot(
+                steps,
+                means,
+                label=f"{row.label} (n={len(curves)})",
+                color=colours[index % len(colours)],
+            )
             banded = [(x, stat) for x, stat in zip(steps, stats, strict=True) if stat.has_interval]
             if banded:
                 ax.fill_between(
@@ -119,7 +126,7 @@ def curve_charts(
         ax.set_xlabel("iteration")
         ax.set_ylabel(_axis_label(metric))
         ax.set_title(f"{short_name(metric)}: {INTERVAL_TITLE}", fontsize=9)
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
         written.append(_save(fig, folder / f"curves_{file_stem(metric)}.png"))
     return written
 
