@@ -85,13 +85,15 @@ def evaluator_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def run_train(tmp_path: Path, evaluator_cache: Path) -> Callable[..., dict[str, Any]]:
-    """Train in-process with fast settings; returns the run's summary.json as a dict."""
+    """Train in-process with fast settings and the session's evaluator cache; returns the run's
+    summary.json as a dict."""
     from genlab.run.run_record import read_summary
     from genlab.train import train
 
     def _run(*overrides: str, run_dir: Path | None = None) -> dict[str, Any]:
         run_dir = run_dir or tmp_path / "run"
-        cfg = compose_config(run_dir, fast_overrides([f"paths.root_dir={tmp_path}", *overrides]))
+        paths = [f"paths.root_dir={tmp_path}", f"paths.cache_dir={evaluator_cache}"]
+        cfg = compose_config(run_dir, fast_overrides([*paths, *overrides]))
         train(cfg)
         return read_summary(run_dir)
 
