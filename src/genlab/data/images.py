@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -56,12 +57,13 @@ class DigitsDataModule(TensorDataModule):
         return images, labels, DIGITS_SCALE, -1.0
 
 
-class StackedDigitsDataModule(TensorDataModule):
-    """Stacked digits: three of scikit-learn's 8x8 digits as the R, G, B channels, 1,000 modes,
-    offline; a CPU-sized Stacked MNIST. `num_samples` triples are drawn from the seed; the label
-    is 100 r + 10 g + b."""
+class StackedDataModule(TensorDataModule):
+    """Three single digits as the R, G, B channels: 1,000 modes (VEEGAN / PacGAN). `num_samples`
+    triples are drawn from the seed; the label is 100 r + 10 g + b. Subclasses say where the
+    single digits come from (`stored_digits`) and which evaluator reads them (`evaluator`)."""
 
     kind = "images"
+    evaluator = ""  # the data set whose domain evaluator classifies each channel
 
     def __init__(
         self,
@@ -76,15 +78,29 @@ class StackedDigitsDataModule(TensorDataModule):
         super().__init__(name, seed, batch_size, overfit_batches, shape, bounded)
         self.num_samples = num_samples
 
+    def stored_digits(self) -> tuple[torch.Tensor, torch.Tensor, float]:
+        """The single digits as stored (N, 1, S, S), their labels, and the scale to [-1, 1]."""
+        raise NotImplementedError
+
     def digit_set(self) -> DigitSet:
-        """The single 8x8 digits in [-1, 1] and their labels: the `digits` evaluator's data."""
-        images, labels = load_sklearn_digits()
-        return DigitSet("digits", images * DIGITS_SCALE - 1.0, labels)
+        """The single digits in [-1, 1] and their labels: the evaluator's data."""
+        images, labels, scale = self.stored_digits()
+        return DigitSet(self.evaluator, images.float() * scale - 1.0, labels)
 
     def load(self) -> tuple[torch.Tensor, torch.Tensor, float, float]:
-        images, labels = load_sklearn_digits()
+        images, labels, scale = self.stored_digits()
         stacked, modes = stack_digits(images, labels, self.num_samples, self.seed)
-        return stacked, modes, DIGITS_SCALE, -1.0
+        return stacked, modes, scale, -1.0
+
+
+class StackedDigitsDataModule(StackedDataModule):
+    """Stacked digits: three of scikit-learn's 8x8 digits, offline; a CPU-sized Stacked MNIST."""
+
+    evaluator = "digits"
+
+    def stored_digits(self) -> tuple[torch.Tensor, torch.Tensor, float]:
+        images, labels = load_sklearn_digits()
+        return images, labels, DIGITS_SCALE
 
 
 class TorchvisionDataModule(TensorDataModule):
@@ -117,38 +133,20 @@ class TorchvisionDataModule(TensorDataModule):
         return images, labels, UINT8_SCALE, -1.0
 
 
-class StackedMnistDataModule(TensorDataModule):
-    """Stacked MNIST (Metz et al. 2017; PacGAN): three MNIST digits as the R, G, B channels,
-    1,000 modes. `num_samples` triples are drawn from the seed; the label is 100 r + 10 g + b."""
+class StackedMnistDataModule(StackedDataModule):
+    """Stacked MNIST (Metz et al. 2017; PacGAN): three MNIST digits (28x28) from the MNIST files
+    under `root`, downloaded when missing and `download` is true."""
 
-    kind = "images"
+    evaluator = "mnist"
 
-    def __init__(
-        self,
-        name: str,
-        root: str,
-        download: bool,
-        num_samples: int,
-        seed: int,
-        batch_size: int,
-        overfit_batches: int,
-        shape: list[int],
-        bounded: bool,
-    ) -> None:
-        super().__init__(name, seed, batch_size, overfit_batches, shape, bounded)
+    def __init__(self, root: str, download: bool, **stacked: Any) -> None:
+        super().__init__(**stacked)
         self.root = root
         self.download = download
-        self.num_samples = num_samples
 
     def prepare_data(self) -> None:
         torchvision_sets.ensure_files("mnist", self.root, self.download)
 
-    def digit_set(self) -> DigitSet:
-        """The MNIST digits in [-1, 1] (N, 1, 28, 28) and their labels: the evaluator's data."""
+    def stored_digits(self) -> tuple[torch.Tensor, torch.Tensor, float]:
         images, labels = torchvision_sets.read_train("mnist", self.root)
-        return DigitSet("mnist", images.float() * UINT8_SCALE - 1.0, labels)
-
-    def load(self) -> tuple[torch.Tensor, torch.Tensor, float, float]:
-        images, labels = torchvision_sets.read_train("mnist", self.root)
-        stacked, modes = stack_digits(images, labels, self.num_samples, self.seed)
-        return stacked, modes, UINT8_SCALE, -1.0
+        return images, labels, UINT8_SCALE
