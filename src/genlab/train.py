@@ -208,9 +208,9 @@ def build(
     import lightning as L
     from hydra.utils import instantiate
 
-    from genlab.run.console import quiet_third_party
+    from genlab.run.process import ProcessPolicy, apply_process_policy
 
-    quiet_third_party()
+    apply_process_policy()
     from genlab.callbacks.iteration import IterationCallback
     from genlab.callbacks.scalars import ScalarLogger
     from genlab.data.tensor_batches import IterationSchedule
@@ -220,7 +220,7 @@ def build(
     datamodule.prepare_data()  # missing data sets stop the run here, before any model work
     metrics = _metrics_callback(cfg, datamodule)  # so do missing Inception weights
     model = instantiate(cfg.model, _convert_="all")
-    callbacks = [ScalarLogger(int(cfg.log_every_n_iterations))]
+    callbacks = [ProcessPolicy(), ScalarLogger(int(cfg.log_every_n_iterations))]
     callbacks += [metrics] if metrics is not None else []
     configured = [instantiate(c) for c in (cfg.callbacks or {}).values() if c is not None]
     # one switch, trainer.enable_progress_bar, for the bar; a sweep's jobs print a line instead

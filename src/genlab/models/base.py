@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -42,14 +41,6 @@ class GenerativeModel(L.LightningModule):
         self._scalar_sums: dict[str, Tensor] = {}
         self._scalar_counts: dict[str, int] = {}
         self._restored_rng: dict[str, Any] | None = None
-
-    def setup(self, stage: str) -> None:
-        # `import lightning` sets PYTORCH_NVML_BASED_CUDA_CHECK=1 so that checking for CUDA cannot
-        # poison a later fork. setup() runs in every process after any fork, where the variable
-        # only costs: until CUDA is initialised (always, on a CPU run) each
-        # torch.cuda.is_available() - torch's Optimizer.step makes one per step - re-opens NVML
-        # (toy GAN on a 2-core CPU with a CUDA build of torch: 84 -> 121 iterations/s).
-        os.environ.pop("PYTORCH_NVML_BASED_CUDA_CHECK", None)
 
     def on_train_start(self) -> None:
         # Each rank draws its own noise (seed + rank); a resumed run continues its saved streams.
