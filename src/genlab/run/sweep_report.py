@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -10,25 +9,17 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from genlab.run.run_record import STATUSES, SUMMARY_FILE
+from genlab.run.run_record import STATUSES
 
 
 def job_statuses(sweep_dir: Path) -> Counter[str]:
-    """Status of each job folder's summary.json (no summary: running; unreadable: failed)."""
-    counts: Counter[str] = Counter()
-    for folder in sweep_dir.iterdir() if sweep_dir.is_dir() else []:
-        if not (
-            folder.is_dir() and ((folder / ".hydra").is_dir() or (folder / SUMMARY_FILE).exists())
-        ):
-            continue
-        try:
-            status = json.loads((folder / SUMMARY_FILE).read_text()).get("status", "failed")
-        except FileNotFoundError:
-            status = "running"
-        except (OSError, json.JSONDecodeError):
-            status = "failed"
-        counts[status if status in STATUSES else "failed"] += 1
-    return counts
+    """How many of the sweep's jobs are in each status (genlab-compare's reading of them)."""
+    from genlab.compare.jobs import CompareError, load_jobs
+
+    try:
+        return Counter(job.status for job in load_jobs(sweep_dir))
+    except CompareError:  # no job folder at all
+        return Counter()
 
 
 def sweep_summary(sweep_dir: Path) -> str:
