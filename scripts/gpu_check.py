@@ -76,7 +76,8 @@ def throughput(model: str, precision: str, iterations: int, device: str, data_ro
     from hydra.core.global_hydra import GlobalHydra
     from omegaconf import open_dict
 
-    from genlab.train import CONF_DIR, build
+    from genlab import CONF_DIR
+    from genlab.run.build import build
 
     out = Path(tempfile.mkdtemp())
     GlobalHydra.instance().clear()

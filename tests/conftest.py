@@ -18,7 +18,9 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
-from genlab.train import CONF_DIR
+from genlab import CONF_DIR
+
+TESTS_DIR = Path(__file__).resolve().parent
 
 # Small nets and quiet trainers on the CPU (the suite is about the CPU paths, on a GPU machine
 # too; scripts/gpu_check.py checks the GPU ones); each test adds what it checks.
@@ -107,6 +109,8 @@ def genlab_env(tmp_path: Path) -> dict[str, str]:
     env["CUDA_VISIBLE_DEVICES"] = ""
     env["TORCH_HOME"] = str(tmp_path / "torch_home")
     env["MPLBACKEND"] = "Agg"
+    # test helpers that runs load as plug-ins (tests/interrupt.py)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTS_DIR), env.get("PYTHONPATH")]))
     return env
 
 

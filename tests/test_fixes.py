@@ -13,7 +13,7 @@ from genlab.models.gan import GAN
 from genlab.models.regularizers import r1_penalty
 from genlab.nets.layers import MinibatchStd
 from genlab.nets.mlp import MLPDiscriminator
-from genlab.train import build
+from genlab.run.build import build
 
 SWITCHES_OFF = {
     "r1_gamma": 0.0,

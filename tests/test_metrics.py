@@ -13,6 +13,7 @@ from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from conftest import compose_config, fast_overrides, genlab_train_cli
+from genlab import CONF_DIR
 from genlab.data.images import DigitsDataModule
 from genlab.data.toy import GaussianMixture2D
 from genlab.errors import GenlabError
@@ -27,7 +28,7 @@ from genlab.metrics.feature_statistics import (
 )
 from genlab.metrics.manifold import ManifoldSettings, manifold_metrics, real_subset
 from genlab.metrics.suites import obtain_evaluator
-from genlab.train import CONF_DIR, train
+from genlab.train import train
 
 RING = GaussianMixture2D.ring(8, 1.0, 0.01)
 GRID = GaussianMixture2D.grid(25, 2.0, 0.05)

@@ -80,7 +80,7 @@ def test_fp16_on_cpu_runs_as_bf16_and_says_so(run_train, recwarn) -> None:
 )
 def test_gradient_clipping_bounds_each_update(tmp_path: Path, monkeypatch, model, keys) -> None:
     from conftest import compose_config, fast_overrides
-    from genlab.train import build
+    from genlab.run.build import build
 
     norms: list[float] = []
     real_step = torch.optim.Adam.step

@@ -11,7 +11,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from conftest import compose_config, fast_overrides
-from genlab.train import build
+from genlab.run.build import build
 
 LOSS_KEYS = {
     "gan": ["train/d_loss", "train/g_loss", "train/D(x)", "train/D(G(z))"],

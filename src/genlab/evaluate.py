@@ -32,11 +32,11 @@ def evaluate_checkpoint(ckpt_path: Path, overrides: list[str]) -> dict[str, Any]
     from hydra.utils import instantiate
     from omegaconf import open_dict
 
+    from genlab import CONF_DIR
     from genlab.callbacks.metrics import evaluate
     from genlab.run.config_checks import check_config
     from genlab.run.resume import load_checkpoint_iteration
     from genlab.run.run_record import read_summary
-    from genlab.train import CONF_DIR
 
     run_dir = ckpt_path.parent.parent
     overrides_file = run_dir / ".hydra" / "overrides.yaml"

@@ -1,4 +1,4 @@
-"""genlab-train: compose -> check -> instantiate -> fit -> summary.json; returns the swept metric.
+"""genlab-train: compose -> check -> build -> fit -> record; returns the swept metric.
 
 Lightning, torchvision and the models are imported only when training starts, so `--help`
 and config errors come back fast.
@@ -16,139 +16,44 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from genlab.errors import GenlabError
+from genlab import CONF_DIR
 from genlab.run import resolvers
+from genlab.run.build import build
 from genlab.run.config_checks import check_config
-from genlab.run.console import job_line, run_report
+from genlab.run.config_identity import config_hash, run_config
+from genlab.run.console import ignore_harmless_warnings, job_line, run_report
+from genlab.run.hydra_job import HydraJob, current_job
+from genlab.run.preemption import RunPreempted
 from genlab.run.resume import Resume, prepare_resume
 from genlab.run.run_record import (
     RunRecord,
-    config_hash,
     environment_facts,
     failure_fields,
-    now_iso,
     read_summary,
+    start_facts,
 )
+from genlab.run.sweep_job import JobAction, plan_job, previous_seed
+from genlab.run.task import run_task, worst_value
 from genlab.run.threads import configure_threads
 from genlab.run.train_help import help_text, wants_plain_help
 
 log = logging.getLogger("genlab.train")
-
-# The configs ship inside the package (a wheel install has them); users add folders of their own
-# with --config-dir or hydra.searchpath (README, "Your own configs").
-CONF_DIR = Path(__file__).resolve().parent / "conf"
 resolvers.register()
+__all__ = ["CONF_DIR", "build", "main", "train"]
 
 
-# Exceptions that mean genlab (or a user's plug-in) is wrong rather than that one job's training
-# failed: a sweep fails on them (non-zero exit, traceback) instead of scoring the worst value.
-PROGRAMMING_ERRORS = (TypeError, AttributeError, NameError, ImportError, AssertionError)
-
-
-def resolve_seed(cfg: DictConfig) -> int:
-    """The run's seed; `seed: null` draws one and writes it into cfg so it is recorded."""
+def resolve_seed(cfg: DictConfig, recorded: int | None = None) -> int:
+    """The run's seed; `seed: null` takes `recorded` (a rerun sweep job's) or draws one, and
+    writes it into cfg so it is recorded."""
     if cfg.seed is None:
         with open_dict(cfg):
-            cfg.seed = random.SystemRandom().randrange(2**31)
-        log.info("seed=null: drew seed %d", cfg.seed)
+            cfg.seed = recorded if recorded is not None else random.SystemRandom().randrange(2**31)
+        log.info("seed=null: %s seed %d", "reused" if recorded is not None else "drew", cfg.seed)
     return int(cfg.seed)
 
 
-def _hydra_facts() -> dict[str, Any]:
-    from hydra.core.hydra_config import HydraConfig
-
-    if not HydraConfig.initialized():
-        return {"overrides": [], "choices": {}, "multirun": False, "job_number": None}
-    hydra_cfg = HydraConfig.get()
-    return {
-        "overrides": list(hydra_cfg.overrides.task),
-        "choices": dict(hydra_cfg.runtime.choices),
-        "multirun": str(hydra_cfg.mode) == "RunMode.MULTIRUN",
-        "job_number": hydra_cfg.job.get("num"),
-    }
-
-
-def _run_config(cfg: DictConfig) -> DictConfig:
-    """The config without Hydra's own node, fully resolved."""
-    run_keys = [key for key in cfg if key != "hydra"]
-    resolved = OmegaConf.to_container(OmegaConf.masked_copy(cfg, run_keys), resolve=True)
-    return OmegaConf.create(resolved)
-
-
-def _what_runs(cfg: DictConfig) -> DictConfig:
-    """The resolved config with where-it-runs values (folders, resume) replaced by placeholders,
-    so two runs of the same experiment hash alike."""
-    placeholder = OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"])
-    with open_dict(placeholder):
-        for key in placeholder.paths:
-            placeholder.paths[key] = f"<paths.{key}>"
-        placeholder.resume = None
-    return _run_config(placeholder)
-
-
-def worst_value(direction: str) -> float:
-    """What a failed or diverged run reports to a sweeper optimising in `direction`."""
-    return math.inf if direction == "minimize" else -math.inf
-
-
-def train(cfg: DictConfig) -> float | None:
-    """Train one run as configured; returns the value named by cfg.optimized_metric, if any."""
-    check_config(cfg)
-    num_threads = configure_threads(cfg)
-    hydra_facts = _hydra_facts()
-    resume: Resume | None = None
-    if cfg.resume is not None:
-        resume = prepare_resume(cfg, hydra_facts["overrides"])
-        cfg = resume.cfg
-        check_config(cfg)
-    seed = resolve_seed(cfg)
-    run_dir = Path(cfg.paths.output_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    resolved = _run_config(cfg)
-    resolved_yaml = OmegaConf.to_yaml(resolved)
-    (run_dir / "resolved_config.yaml").write_text(resolved_yaml)
-    if resume is None:
-        choices = hydra_facts["choices"]
-        facts = {
-            "model": choices.get("model"),
-            "data": choices.get("data"),
-            "net": choices.get("net"),
-            "seed": seed,
-            "overrides": hydra_facts["overrides"],
-            "started_at": now_iso(),
-            "resumed_at": [],
-        }
-        prior_seconds = 0.0
-    else:
-        keep = ("model", "data", "net", "seed", "overrides", "started_at", "resumed_at")
-        facts = {key: resume.previous.get(key) for key in keep}
-        facts["resumed_at"] = [
-            *(facts["resumed_at"] or []),
-            {"iteration": resume.iteration, "time": now_iso()},
-        ]
-        prior_seconds = float(resume.previous.get("wall_seconds", 0.0))
-    facts.update(
-        iterations=int(cfg.iterations),
-        num_threads=num_threads,
-        run_dir=str(run_dir.resolve()),
-        config_hash=config_hash(OmegaConf.to_yaml(_what_runs(cfg))),
-        **environment_facts(CONF_DIR.parent),
-    )
-    record = RunRecord(run_dir, facts, prior_wall_seconds=prior_seconds)
-    try:
-        _fit(cfg, seed, record, OmegaConf.to_container(resolved), hydra_facts, resume)
-    except BaseException as err:
-        summary = read_summary(run_dir) if record.path.exists() else None
-        if summary is None or summary["status"] == "running":
-            done = summary["iterations_done"] if summary else 0
-            record.write("failed", done, {}, **failure_fields(err))
-        raise
-
-    summary = read_summary(run_dir)
-    if hydra_facts["multirun"]:
-        print(job_line(summary, run_dir, hydra_facts["job_number"]), flush=True)
-    else:
-        print(run_report(summary, run_dir))
+def swept_value(cfg: DictConfig, summary: dict[str, Any]) -> float | None:
+    """The value named by cfg.optimized_metric; the worst one for a failed or diverged run."""
     if cfg.optimized_metric is None:
         return None
     value = summary.get(cfg.optimized_metric)
@@ -161,26 +66,82 @@ def train(cfg: DictConfig) -> float | None:
     return float(value)
 
 
+def train(cfg: DictConfig) -> float | None:
+    """Train one run (or finish one sweep job) as configured; returns the swept value, if any."""
+    check_config(cfg)
+    num_threads = configure_threads(cfg)
+    job = current_job()
+    resume: Resume | None = prepare_resume(cfg, job.overrides) if cfg.resume is not None else None
+    if resume is not None:
+        cfg = resume.cfg
+        check_config(cfg)
+    run_dir = Path(cfg.paths.output_dir)
+    reused_folder = False
+    if job.multirun and resume is None:  # a rerun sweep finishes only what is missing
+        resolve_seed(cfg, previous_seed(run_dir))
+        plan = plan_job(run_dir, cfg, bool(cfg.sweep_retry_failed))
+        if plan.action in (JobAction.DONE, JobAction.KEEP):
+            print(job_line(plan.previous, run_dir, job.number, note="recorded earlier"), flush=True)
+            return swept_value(cfg, plan.previous)
+        if plan.action is JobAction.RESUME:
+            resume = Resume(cfg, plan.checkpoint, plan.iteration, plan.previous)
+        reused_folder = plan.reuses_folder
+    seed = resolve_seed(cfg)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    resolved = run_config(cfg)
+    (run_dir / "resolved_config.yaml").write_text(OmegaConf.to_yaml(resolved))
+    record = _start_record(cfg, seed, job, resume, num_threads)
+    purge_step = resume.iteration + 1 if resume else (0 if reused_folder else None)
+    try:
+        _fit(cfg, seed, record, OmegaConf.to_container(resolved), job, resume, purge_step)
+    except RunPreempted as stop:
+        stop.pass_on()  # submitit's handler requeues the job and exits; locally, nothing
+        raise
+    except BaseException as err:
+        summary = read_summary(run_dir) if record.path.exists() else None
+        if summary is None or summary["status"] == "running":
+            done = summary["iterations_done"] if summary else 0
+            record.write("failed", done, {}, **failure_fields(err))
+        raise
+    summary = read_summary(run_dir)  # written by rank 0, which may be a spawned process
+    print(job_line(summary, run_dir, job.number) if job.multirun else run_report(summary, run_dir))
+    return swept_value(cfg, summary)
+
+
+def _start_record(
+    cfg: DictConfig, seed: int, job: HydraJob, resume: Resume | None, num_threads: int | None
+) -> RunRecord:
+    previous = resume.previous if resume else None
+    facts = start_facts(
+        job.choices, job.overrides, seed, previous, resume.iteration if resume else None
+    )
+    facts.update(
+        iterations=int(cfg.iterations),
+        num_threads=num_threads,
+        run_dir=str(Path(cfg.paths.output_dir).resolve()),
+        config_hash=config_hash(cfg),
+        **environment_facts(CONF_DIR.parent),
+    )
+    prior_seconds = float(previous.get("wall_seconds", 0.0)) if previous else 0.0
+    return RunRecord(cfg.paths.output_dir, facts, prior_wall_seconds=prior_seconds)
+
+
 def _fit(
     cfg: DictConfig,
     seed: int,
     record: RunRecord,
     config: dict[str, Any],
-    hydra_facts: dict[str, Any],
+    job: HydraJob,
     resume: Resume | None,
+    purge_step: int | None,
 ) -> None:
+    from genlab.callbacks.metrics import MetricsCallback
     from genlab.callbacks.summary import RunSummary
     from genlab.run.hparams import chosen_settings
 
-    hparams = chosen_settings(config, hydra_facts["choices"], hydra_facts["overrides"])
-    datamodule, model, trainer = build(
-        cfg,
-        seed,
-        extra_callbacks=[RunSummary(record, config, hparams)],
-        resume_iteration=resume.iteration if resume else None,
-    )
-    from genlab.callbacks.metrics import MetricsCallback
-
+    hparams = chosen_settings(config, job.choices, job.overrides)
+    summary = RunSummary(record, config, hparams)
+    datamodule, model, trainer = build(cfg, seed, [summary], tensorboard_purge_step=purge_step)
     sizes = [
         f"{name} {type(child).__name__} {sum(p.numel() for p in child.parameters()):,} parameters"
         for name, child in model.named_children()
@@ -194,152 +155,10 @@ def _fit(
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
 
 
-def build(
-    cfg: DictConfig,
-    seed: int,
-    extra_callbacks: list[Any] | None = None,
-    resume_iteration: int | None = None,
-) -> tuple[Any, ...]:
-    """Seed, then instantiate (datamodule, model, trainer) from a checked config.
-
-    For a resumed run, TensorBoard drops events logged after the checkpoint (purge_step), so
-    the curves continue on one step axis.
-    """
-    import lightning as L
-    from hydra.utils import instantiate
-
-    from genlab.run.process import ProcessPolicy, apply_process_policy
-
-    apply_process_policy()
-    from genlab.callbacks.iteration import IterationCallback
-    from genlab.callbacks.scalars import ScalarLogger
-    from genlab.data.tensor_batches import IterationSchedule
-
-    L.seed_everything(seed, workers=True, verbose=False)
-    datamodule = instantiate(cfg.data)
-    datamodule.prepare_data()  # missing data sets stop the run here, before any model work
-    metrics = _metrics_callback(cfg, datamodule)  # so do missing Inception weights
-    model = instantiate(cfg.model, _convert_="all")
-    callbacks = [ProcessPolicy(), ScalarLogger(int(cfg.log_every_n_iterations))]
-    callbacks += [metrics] if metrics is not None else []
-    configured = [instantiate(c) for c in (cfg.callbacks or {}).values() if c is not None]
-    # one switch, trainer.enable_progress_bar, for the bar; a sweep's jobs print a line instead
-    show_bar = cfg.trainer.get("enable_progress_bar", True) and not _hydra_facts()["multirun"]
-    if not show_bar:
-        from lightning.pytorch.callbacks import ProgressBar
-
-        configured = [c for c in configured if not isinstance(c, ProgressBar)]
-    callbacks += configured
-    callbacks += extra_callbacks or []  # last: the summary is written after the final checkpoint
-    cadences = [c.every_n_iterations for c in callbacks if isinstance(c, IterationCallback)]
-    schedule = IterationSchedule(int(cfg.iterations), int(cfg.iterations_per_batch), cadences)
-    datamodule.configure_loop(schedule, batches_per_iteration=model.real_batches_per_iteration)
-    loggers = []
-    for logger_cfg in (cfg.logger or {}).values():
-        if logger_cfg is None:
-            continue
-        tensorboard = str(logger_cfg.get("_target_", "")).endswith("TensorBoardLogger")
-        if resume_iteration is not None and tensorboard:
-            loggers.append(instantiate(logger_cfg, purge_step=resume_iteration + 1))
-        else:
-            loggers.append(instantiate(logger_cfg))
-    from genlab.run.launch import choose_strategy
-
-    strategy = choose_strategy(cfg.trainer.get("strategy", "auto"), _hydra_facts()["multirun"])
-    trainer = instantiate(
-        cfg.trainer,
-        enable_progress_bar=show_bar,
-        strategy=strategy,
-        callbacks=callbacks,
-        logger=loggers or False,
-        max_steps=int(cfg.iterations) * model.optimizer_steps_per_iteration,
-    )
-    return datamodule, model, trainer
-
-
-def _metrics_callback(cfg: DictConfig, datamodule: Any) -> Any:
-    """The metrics callback with its suite set up (extractors, real statistics), or None."""
-    from hydra.utils import instantiate
-
-    from genlab.callbacks.metrics import MetricsCallback
-
-    if cfg.metrics.suite is None:
-        return None
-    import torch
-
-    suite = instantiate(cfg.metrics.suite)
-    with torch.random.fork_rng():  # building extractors must not move the run's RNG streams
-        suite.setup(datamodule, cfg.paths.cache_dir)
-    return MetricsCallback(
-        suite,
-        every_n_iterations=int(cfg.metrics.every_n_iterations),
-        num_samples=int(cfg.metrics.num_samples),
-        batch_size=int(cfg.metrics.batch_size),
-    )
-
-
-def _log_traceback_to_files(err: BaseException) -> None:
-    """The full traceback goes to the run's log file only; the screen gets one message."""
-    record = logging.LogRecord(
-        log.name,
-        logging.ERROR,
-        __file__,
-        0,
-        "error details",
-        None,
-        (type(err), err, err.__traceback__),
-    )
-    for handler in logging.getLogger().handlers:
-        if isinstance(handler, logging.FileHandler):
-            handler.handle(record)
-
-
-def _fail_job(cfg: DictConfig, err: BaseException) -> float:
-    """A failed sweep job: its failed summary.json (written here when the job stopped before its
-    run record existed, e.g. a rejected config), its one console line, the worst value."""
-    _log_traceback_to_files(err)
-    hydra_facts = _hydra_facts()
-    run_dir = Path(cfg.paths.output_dir)
-    try:
-        choices = hydra_facts["choices"]
-        facts = {key: choices.get(key) for key in ("model", "data", "net")}
-        facts.update(seed=cfg.seed, overrides=hydra_facts["overrides"], started_at=now_iso())
-        record = RunRecord(run_dir, facts)
-        if not record.path.exists():
-            record.write("failed", 0, {}, **failure_fields(err))
-        summary = read_summary(run_dir)
-    except Exception as record_err:  # the sweep goes on even when the folder is unusable
-        log.error("could not record the failure: %s: %s", type(record_err).__name__, record_err)
-        summary = {"status": "failed", "overrides": hydra_facts["overrides"]}
-    print(job_line(summary, run_dir, hydra_facts["job_number"]), flush=True)
-    return worst_value(cfg.optimized_direction)
-
-
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
 def hydra_main(cfg: DictConfig) -> float | None:
-    """The Hydra app: one run (or one job of a sweep).
-
-    Bad input exits with code 2 and one message. Inside a sweep (-m) a job that fails in
-    training (divergence, out of memory, bad data, a rejected config) is recorded as failed, with
-    its traceback, and reports the worst value, so the sweep goes on; a programming error
-    (PROGRAMMING_ERRORS) is recorded too but re-raised, so the sweep exits non-zero with it.
-    """
-    multirun = _hydra_facts()["multirun"]
-    try:
-        return train(cfg)
-    except GenlabError as err:
-        if multirun:
-            return _fail_job(cfg, err)
-        print(f"genlab-train: error: {err}", file=sys.stderr)
-        _log_traceback_to_files(err)
-        sys.exit(2)
-    except Exception as err:
-        if not multirun:
-            raise
-        worst = _fail_job(cfg, err)
-        if isinstance(err, PROGRAMMING_ERRORS):
-            raise
-        return worst
+    """The Hydra app: one run, or one job of a sweep, under genlab's error policy (run_task)."""
+    return run_task(train, cfg)
 
 
 def main() -> float | None:
@@ -347,6 +166,7 @@ def main() -> float | None:
     if wants_plain_help(sys.argv[1:]):
         print(help_text(CONF_DIR), end="")
         return None
+    ignore_harmless_warnings()
     return hydra_main()
 
 

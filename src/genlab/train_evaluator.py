@@ -19,8 +19,8 @@ def run(argv: list[str]) -> dict[str, object]:
     from hydra.core.global_hydra import GlobalHydra
     from hydra.utils import instantiate
 
+    from genlab import CONF_DIR
     from genlab.metrics import evaluators
-    from genlab.train import CONF_DIR
 
     GlobalHydra.instance().clear()
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):

@@ -16,6 +16,15 @@ from genlab.models.base import GenerativeModel
 log = logging.getLogger(__name__)
 
 
+def save_atomically(trainer: L.Trainer, path: Path) -> None:
+    """trainer.save_checkpoint to `path` through a temporary name, so a kill during the save
+    never leaves a truncated file there."""
+    partial = path.with_name(f"{path.name}.partial")
+    trainer.save_checkpoint(partial, weights_only=False)
+    if trainer.is_global_zero:
+        os.replace(partial, path)
+
+
 class IterationCheckpoint(IterationCallback):
     """Saves `dirpath/last.ckpt` every N iterations and at the end of training, and
     `dirpath/best.ckpt` whenever the logged value `monitor` improves (`mode` min or max).
@@ -40,10 +49,7 @@ class IterationCheckpoint(IterationCallback):
         return self.dirpath / "last.ckpt"
 
     def _save(self, trainer: L.Trainer, name: str) -> None:
-        partial = self.dirpath / f"{name}.partial"
-        trainer.save_checkpoint(partial, weights_only=False)
-        if trainer.is_global_zero:
-            os.replace(partial, self.dirpath / name)
+        save_atomically(trainer, self.dirpath / name)
 
     def _improved(self, module: GenerativeModel) -> bool:
         value = module.last_logged.get(self.monitor) if self.monitor else None

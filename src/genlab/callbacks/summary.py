@@ -10,6 +10,7 @@ import lightning as L
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import OmegaConf
 
+from genlab.run.preemption import RunPreempted
 from genlab.run.run_record import RunRecord, failure_fields
 
 
@@ -84,4 +85,7 @@ class RunSummary(L.Callback):
 
     def on_exception(self, trainer: L.Trainer, pl_module: Any, exception: BaseException) -> None:
         self._time_training(pl_module)
-        self._write(trainer, pl_module, "failed", **failure_fields(exception))
+        if isinstance(exception, RunPreempted):  # checkpoint saved: the run is to be continued
+            self._write(trainer, pl_module, "running", preempted_at_iteration=exception.iteration)
+        else:
+            self._write(trainer, pl_module, "failed", **failure_fields(exception))

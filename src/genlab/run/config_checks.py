@@ -8,6 +8,7 @@ from typing import Any
 from omegaconf import DictConfig, ListConfig
 
 from genlab.errors import ConfigError
+from genlab.run.preemption import signal_number
 
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed")
 # Trainer arguments that genlab sets itself or that raise under manual optimisation.
@@ -116,6 +117,12 @@ def config_problems(cfg: DictConfig) -> list[str]:
                 f"model.minibatch_std={group} must be 0 (off) or a group size >= 2 that divides"
                 f" the {judged} samples (packs) D sees per batch"
             )
+    signal_name = cfg.get("preemption_signal")
+    if signal_name is not None:
+        try:
+            signal_number(str(signal_name))
+        except ConfigError as err:
+            problems.append(str(err))
     if model.get("likelihood") == "bernoulli" and not cfg.data.get("bounded", False):
         problems.append(
             "model.likelihood=bernoulli needs image data in [-1, 1] (data.bounded=true);"

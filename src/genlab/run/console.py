@@ -16,6 +16,8 @@ HARMLESS_WARNINGS = [
         r"`isinstance\(treespec, LeafSpec\)` is deprecated",
         r"lightning\.pytorch\.utilities\._pytree",
     ),
+    # optuna 2.10's SQL storage on SQLAlchemy 1.4 (pinned so that it works) uses 1.x APIs
+    (r"Deprecated API features detected", r"optuna\.storages\._rdb\.models"),
 ]
 # Headline metrics first in the closing report and the progress bar, then the rest by name.
 HEADLINE = ("metrics/modes", "metrics/stacked_modes", "metrics/high_quality", "metrics/mode_kl")
@@ -39,6 +41,11 @@ def quiet_third_party() -> None:
             if type(handler) is logging.StreamHandler:
                 logger.removeHandler(handler)
         logger.propagate = True
+    ignore_harmless_warnings()
+
+
+def ignore_harmless_warnings() -> None:
+    """Ignore HARMLESS_WARNINGS in this process (genlab-train applies it at start)."""
     for message, module in HARMLESS_WARNINGS:
         warnings.filterwarnings("ignore", message=message, module=module)
 
@@ -78,12 +85,15 @@ def run_report(summary: dict[str, Any], run_dir: Path) -> str:
     return "\n".join(lines)
 
 
-def job_line(summary: dict[str, Any], run_dir: Path, job_number: int | None) -> str:
-    """One line for a sweep job: number, overrides, status, headline metrics, folder."""
+def job_line(
+    summary: dict[str, Any], run_dir: Path, job_number: int | None, note: str | None = None
+) -> str:
+    """One line for a sweep job: number, overrides, status (with `note`, e.g. that the record
+    is an earlier run's), headline metrics, folder."""
     overrides = " ".join(summary.get("overrides") or [])
     metrics = "  ".join(f"{name} {number(value)}" for name, value in ordered_metrics(summary)[:3])
     label = f"job {job_number}" if job_number is not None else "job"
-    outcome = summary.get("status", "?")
+    outcome = summary.get("status", "?") + (f" ({note})" if note else "")
     if summary.get("error"):
         outcome += f" ({summary['error'].splitlines()[0][:160]})"
     parts = [f"{label} [{overrides}] {outcome}", metrics, f"-> {run_dir}"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from omegaconf import OmegaConf
@@ -15,7 +16,7 @@ def register() -> None:
         lambda value, fallback: fallback if value is None else value,
         replace=True,
     )
-    OmegaConf.register_new_resolver("genlab_resume_subdir", _resume_subdir, replace=True)
+    OmegaConf.register_new_resolver("genlab_hydra_subdir", hydra_subdir, replace=True)
     # a sweep job's INFO lines go to its log file; the console gets one line per job
     OmegaConf.register_new_resolver(
         "genlab_console_level",
@@ -24,5 +25,12 @@ def register() -> None:
     )
 
 
-def _resume_subdir(resume: Any, stamp: str) -> str:
-    return ".hydra" if resume is None else f".hydra/resume_{stamp}"
+def hydra_subdir(resume: Any, output_dir: str, stamp: str) -> str:
+    """Where Hydra records a job's config: `.hydra`, or for a folder that already holds that
+    record (resume=..., a rerun sweep job) `.hydra/resume_<stamp>` / `.hydra/rerun_<stamp>`, so
+    the record of the first start stays as it was."""
+    if resume is not None:
+        return f".hydra/resume_{stamp}"
+    if (Path(output_dir) / ".hydra" / "config.yaml").is_file():
+        return f".hydra/rerun_{stamp}"
+    return ".hydra"

@@ -11,6 +11,8 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from genlab.errors import ConfigError
 from genlab.run.run_record import SUMMARY_FILE, read_summary
 
+LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"  # in a run folder: what resuming continues
+
 # Overrides a resume may carry: they change how long or how loudly, not what is trained.
 SAFE_KEYS = (
     "iterations",
@@ -52,7 +54,7 @@ def prepare_resume(cfg: DictConfig, overrides: list[str]) -> Resume:
     """The config to continue `cfg.resume` with, after checking the folder and the overrides."""
     run_dir = Path(cfg.resume)
     config_file = run_dir / ".hydra" / "config.yaml"
-    checkpoint = run_dir / "checkpoints" / "last.ckpt"
+    checkpoint = run_dir / LAST_CHECKPOINT
     for needed in (config_file, run_dir / SUMMARY_FILE, checkpoint):
         if not needed.is_file():
             raise ConfigError(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import platform
@@ -60,15 +59,11 @@ def environment_facts(code_dir: Path) -> dict[str, Any]:
     return facts
 
 
-def config_hash(resolved_yaml: str) -> str:
-    """sha256 of the resolved config text (first 16 hex digits)."""
-    return hashlib.sha256(resolved_yaml.encode()).hexdigest()[:16]
-
-
 class RunRecord:
     """The static facts of a run, plus writing its summary as the run progresses.
 
-    `prior_wall_seconds` carries the time a resumed run spent before this process.
+    `prior_wall_seconds` carries the time a resumed run spent before this process; `last` is
+    the summary written last (what the run returns to a sweeper, without reading it back).
     """
 
     def __init__(
@@ -78,6 +73,7 @@ class RunRecord:
         self.facts = dict(facts)
         self.started = time.time()
         self.prior_wall_seconds = prior_wall_seconds
+        self.last: dict[str, Any] | None = None
 
     @property
     def path(self) -> Path:
@@ -103,7 +99,35 @@ class RunRecord:
         partial = self.path.with_suffix(".json.partial")
         partial.write_text(json.dumps(summary, indent=2, default=str) + "\n")
         os.replace(partial, self.path)
+        self.last = summary
         return summary
+
+
+def start_facts(
+    choices: dict[str, str],
+    overrides: list[str],
+    seed: int,
+    previous: dict[str, Any] | None = None,
+    resumed_from: int | None = None,
+) -> dict[str, Any]:
+    """What a run's record says about how it began: for a new run, its groups, seed and
+    overrides; for a continued one (`previous`: its summary so far), those of its first start
+    plus this resumption (from the checkpoint of iteration `resumed_from`)."""
+    if previous is None:
+        return {
+            "model": choices.get("model"),
+            "data": choices.get("data"),
+            "net": choices.get("net"),
+            "seed": seed,
+            "overrides": overrides,
+            "started_at": now_iso(),
+            "resumed_at": [],
+        }
+    keep = ("model", "data", "net", "seed", "overrides", "started_at", "resumed_at")
+    facts = {key: previous.get(key) for key in keep}
+    resumed = {"iteration": resumed_from, "time": now_iso()}
+    facts["resumed_at"] = [*(facts["resumed_at"] or []), resumed]
+    return facts
 
 
 def failure_fields(err: BaseException) -> dict[str, str]:

@@ -1,0 +1,110 @@
+"""Seed, then instantiate a run's parts from its checked config: data, model, callbacks,
+loggers, trainer (Lightning and the models are imported here, when training starts)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from genlab.run.hydra_job import current_job
+from genlab.run.resume import LAST_CHECKPOINT
+
+
+def metrics_callback(cfg: DictConfig, datamodule: Any) -> Any:
+    """The metrics callback with its suite set up (extractors, real statistics), or None."""
+    import torch
+    from hydra.utils import instantiate
+
+    from genlab.callbacks.metrics import MetricsCallback
+
+    if cfg.metrics.suite is None:
+        return None
+    suite = instantiate(cfg.metrics.suite)
+    with torch.random.fork_rng():  # building extractors must not move the run's RNG streams
+        suite.setup(datamodule, cfg.paths.cache_dir)
+    return MetricsCallback(
+        suite,
+        every_n_iterations=int(cfg.metrics.every_n_iterations),
+        num_samples=int(cfg.metrics.num_samples),
+        batch_size=int(cfg.metrics.batch_size),
+    )
+
+
+def instantiate_callbacks(cfg: DictConfig, show_progress_bar: bool) -> list[Any]:
+    """The callbacks of `cfg.callbacks` (no progress bar unless show_progress_bar)."""
+    from hydra.utils import instantiate
+    from lightning.pytorch.callbacks import ProgressBar
+
+    callbacks = [instantiate(c) for c in (cfg.callbacks or {}).values() if c is not None]
+    if not show_progress_bar:
+        callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
+    return callbacks
+
+
+def instantiate_loggers(cfg: DictConfig, tensorboard_purge_step: int | None) -> list[Any]:
+    """The loggers of `cfg.logger`. With tensorboard_purge_step set (a resumed or restarted run
+    in a used folder), TensorBoard hides the events an earlier attempt logged from that step on,
+    so the curves continue on one step axis."""
+    from hydra.utils import get_class, instantiate
+    from lightning.pytorch.loggers import TensorBoardLogger
+
+    loggers = []
+    for logger_cfg in (cfg.logger or {}).values():
+        if logger_cfg is None:
+            continue
+        extra: dict[str, Any] = {}
+        if tensorboard_purge_step is not None and issubclass(
+            get_class(logger_cfg._target_), TensorBoardLogger
+        ):
+            extra["purge_step"] = tensorboard_purge_step
+        loggers.append(instantiate(logger_cfg, **extra))
+    return loggers
+
+
+def build(
+    cfg: DictConfig,
+    seed: int,
+    extra_callbacks: list[Any] | None = None,
+    tensorboard_purge_step: int | None = None,
+) -> tuple[Any, ...]:
+    """Seed, then instantiate (datamodule, model, trainer) from a checked config."""
+    import lightning as L
+    from hydra.utils import instantiate
+
+    from genlab.callbacks.iteration import IterationCallback
+    from genlab.callbacks.preemption import PreemptionCheckpoint
+    from genlab.callbacks.scalars import ScalarLogger
+    from genlab.data.tensor_batches import IterationSchedule
+    from genlab.run.launch import choose_strategy
+    from genlab.run.process import ProcessPolicy, apply_process_policy
+
+    apply_process_policy()
+    multirun = current_job().multirun
+    L.seed_everything(seed, workers=True, verbose=False)
+    datamodule = instantiate(cfg.data)
+    datamodule.prepare_data()  # missing data sets stop the run here, before any model work
+    metrics = metrics_callback(cfg, datamodule)  # so do missing Inception weights
+    model = instantiate(cfg.model, _convert_="all")
+    # one switch, trainer.enable_progress_bar, for the bar; a sweep's jobs print a line instead
+    show_bar = bool(cfg.trainer.get("enable_progress_bar", True)) and not multirun
+    callbacks = [ProcessPolicy(), ScalarLogger(int(cfg.log_every_n_iterations))]
+    callbacks += [metrics] if metrics is not None else []
+    callbacks += instantiate_callbacks(cfg, show_bar)
+    callbacks += extra_callbacks or []  # the summary is written after the final checkpoint
+    if cfg.preemption_signal is not None:
+        checkpoint = Path(cfg.paths.output_dir) / LAST_CHECKPOINT
+        callbacks.append(PreemptionCheckpoint(str(cfg.preemption_signal), checkpoint))
+    cadences = [c.every_n_iterations for c in callbacks if isinstance(c, IterationCallback)]
+    schedule = IterationSchedule(int(cfg.iterations), int(cfg.iterations_per_batch), cadences)
+    datamodule.configure_loop(schedule, batches_per_iteration=model.real_batches_per_iteration)
+    trainer = instantiate(
+        cfg.trainer,
+        enable_progress_bar=show_bar,
+        strategy=choose_strategy(cfg.trainer.get("strategy", "auto"), multirun),
+        callbacks=callbacks,
+        logger=instantiate_loggers(cfg, tensorboard_purge_step) or False,
+        max_steps=int(cfg.iterations) * model.optimizer_steps_per_iteration,
+    )
+    return datamodule, model, trainer

@@ -1,0 +1,67 @@
+"""Which config a run ran: the resolved config, its hash, and the keys where two configs differ."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+# Keys that say where or how a run is carried out, not what it trains: two runs that differ only
+# in these hash alike (a sweep rerun with sweep_retry_failed=true reuses its job folders).
+WHERE_AND_HOW = ("resume", "sweep_retry_failed")
+
+
+def run_config(cfg: DictConfig) -> DictConfig:
+    """The config without Hydra's own node, fully resolved."""
+    run_keys = [key for key in cfg if key != "hydra"]
+    resolved = OmegaConf.to_container(OmegaConf.masked_copy(cfg, run_keys), resolve=True)
+    return OmegaConf.create(resolved)
+
+
+def what_runs(cfg: DictConfig) -> DictConfig:
+    """The resolved config with folders (paths.*, and whatever is built from them) and
+    WHERE_AND_HOW replaced by placeholders before resolving, so two runs of one experiment in
+    different folders hash alike."""
+    placeholder = OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"])
+    with open_dict(placeholder):
+        for key in placeholder.get("paths") or {}:
+            placeholder.paths[key] = f"<paths.{key}>"
+        for key in WHERE_AND_HOW:
+            placeholder[key] = None
+    return run_config(placeholder)
+
+
+def config_hash(cfg: DictConfig) -> str:
+    """sha256 of what_runs(cfg) as JSON with sorted keys (first 16 hex digits): the order of
+    the command-line overrides does not change it."""
+    text = json.dumps(OmegaConf.to_container(what_runs(cfg)), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _flat(node: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(node, dict):
+        flat: dict[str, Any] = {}
+        for key, value in node.items():
+            flat.update(_flat(value, f"{prefix}{key}."))
+        return flat if flat or not prefix else {prefix[:-1]: {}}
+    return {prefix[:-1]: node}
+
+
+def differing_keys(previous: DictConfig, current: DictConfig) -> list[str]:
+    """The dotted keys whose resolved values differ between a folder's resolved_config.yaml
+    (`previous`) and the config of a run about to use that folder (`current`), sorted; folders
+    and WHERE_AND_HOW do not count."""
+    ignored = ("paths.", *(f"{key}" for key in WHERE_AND_HOW))
+
+    def flat(cfg: DictConfig) -> dict[str, Any]:
+        items = _flat(OmegaConf.to_container(run_config(cfg)))
+        return {k: v for k, v in items.items() if not k.startswith(ignored)}
+
+    flat_a, flat_b = flat(previous), flat(current)
+    return sorted(
+        k
+        for k in flat_a.keys() | flat_b.keys()
+        if flat_a.get(k, "<absent>") != flat_b.get(k, "<absent>")
+    )

@@ -1,0 +1,93 @@
+"""What a sweep job does with a job folder that an earlier run of the same sweep left behind.
+
+Rerunning a sweep into the same folder (`hydra.sweep.dir=<folder>`) finishes only what is
+missing: a completed job is not trained again, an interrupted one resumes from its checkpoint, a
+failed or diverged one keeps its record unless `sweep_retry_failed=true`, and a folder that holds
+another config is refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from genlab.errors import ConfigError
+from genlab.run.config_identity import config_hash, differing_keys
+from genlab.run.resume import LAST_CHECKPOINT, load_checkpoint_iteration
+from genlab.run.run_record import SUMMARY_FILE, read_summary
+
+RESOLVED_CONFIG = "resolved_config.yaml"
+
+
+class FolderConflictError(ConfigError):
+    """A job folder holds the record of a run with another config; it is never reused."""
+
+
+class JobAction(Enum):
+    TRAIN = "train"  # nothing usable in the folder: train from the start
+    RESUME = "resume"  # an interrupted run with a checkpoint: continue it
+    DONE = "done"  # completed before: report its record, train nothing
+    KEEP = "keep"  # failed or diverged before: report its record (sweep_retry_failed=false)
+
+
+@dataclass(frozen=True)
+class JobPlan:
+    action: JobAction
+    previous: dict[str, Any] | None = None  # the folder's summary.json, if any
+    checkpoint: Path | None = None
+    iteration: int = 0  # the checkpoint's iteration (RESUME)
+
+    @property
+    def reuses_folder(self) -> bool:
+        """True when the folder holds an earlier attempt (its TensorBoard events are replaced)."""
+        return self.previous is not None
+
+
+def _refuse(run_dir: Path, cfg: DictConfig, previous: dict[str, Any]) -> FolderConflictError:
+    resolved = run_dir / RESOLVED_CONFIG
+    keys: list[str] = []
+    if resolved.is_file():
+        keys = differing_keys(OmegaConf.load(resolved), cfg)
+    listed = ", ".join(keys[:12]) + (f" and {len(keys) - 12} more" if len(keys) > 12 else "")
+    return FolderConflictError(
+        f"job folder {run_dir} holds a run of another config (config_hash"
+        f" {previous.get('config_hash')}, this job's {config_hash(cfg)}"
+        + (f"; differing keys: {listed}" if listed else "")
+        + "). A sweep folder is reused only by the same command: start a new sweep (drop"
+        " hydra.sweep.dir, or name a new folder) or move that folder away"
+    )
+
+
+def plan_job(run_dir: Path, cfg: DictConfig, retry_failed: bool) -> JobPlan:
+    """What to do in `run_dir` for the job configured by `cfg` (its seed already resolved)."""
+    if not (run_dir / SUMMARY_FILE).is_file():
+        return JobPlan(JobAction.TRAIN)
+    previous = read_summary(run_dir)
+    if previous.get("config_hash") != config_hash(cfg):
+        if previous.get("config_hash") is None and previous.get("status") == "failed":
+            # rejected before its run record existed: nothing of it can be reused
+            return JobPlan(JobAction.TRAIN if retry_failed else JobAction.KEEP, previous)
+        raise _refuse(run_dir, cfg, previous)
+    status = previous.get("status")
+    checkpoint = run_dir / LAST_CHECKPOINT
+    if status == "completed":
+        return JobPlan(JobAction.DONE, previous)
+    if status in ("failed", "diverged"):
+        return JobPlan(JobAction.TRAIN if retry_failed else JobAction.KEEP, previous)
+    if checkpoint.is_file():  # running: the process that ran it was killed or preempted
+        iteration = load_checkpoint_iteration(checkpoint)
+        if iteration < int(cfg.iterations):
+            return JobPlan(JobAction.RESUME, previous, checkpoint, iteration)
+    return JobPlan(JobAction.TRAIN, previous)
+
+
+def previous_seed(run_dir: Path) -> int | None:
+    """The seed recorded in a job folder's summary.json (a sweep with seed=null reuses it)."""
+    if not (run_dir / SUMMARY_FILE).is_file():
+        return None
+    seed = read_summary(run_dir).get("seed")
+    return int(seed) if seed is not None else None

@@ -1,0 +1,94 @@
+"""The error policy of genlab's entry points, held once: what the user sees when a run or a
+sweep job fails, and what a sweep gets back."""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from genlab.errors import GenlabError
+from genlab.run.console import job_line
+from genlab.run.hydra_job import current_job
+from genlab.run.preemption import RunPreempted
+from genlab.run.run_record import RunRecord, failure_fields, now_iso, read_summary
+from genlab.run.sweep_job import FolderConflictError
+
+log = logging.getLogger("genlab.train")
+
+# Exceptions that mean genlab (or a user's plug-in) is wrong rather than that one job's training
+# failed: a sweep fails on them (non-zero exit, traceback) instead of scoring the worst value.
+PROGRAMMING_ERRORS = (TypeError, AttributeError, NameError, ImportError, AssertionError)
+EXIT_BAD_INPUT = 2
+EXIT_PREEMPTED = 3  # stopped on the preemption signal, checkpoint saved: rerun to continue
+
+
+def worst_value(direction: str) -> float:
+    """What a failed or diverged run reports to a sweeper optimising in `direction`."""
+    return math.inf if direction == "minimize" else -math.inf
+
+
+def log_traceback_to_files(err: BaseException) -> None:
+    """The full traceback goes to the run's log file only; the screen gets one message."""
+    record = logging.LogRecord(
+        log.name, logging.ERROR, __file__, 0, "error details", None,
+        (type(err), err, err.__traceback__),
+    )  # fmt: skip
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
+
+
+def record_failed_job(cfg: DictConfig, err: BaseException) -> float:
+    """A failed sweep job: its failed summary.json (written here when the job stopped before its
+    run record existed, e.g. a rejected config), its one console line, the worst value."""
+    log_traceback_to_files(err)
+    job = current_job()
+    run_dir = Path(cfg.paths.output_dir)
+    try:
+        facts = {key: job.choices.get(key) for key in ("model", "data", "net")}
+        facts.update(seed=cfg.seed, overrides=job.overrides, started_at=now_iso())
+        record = RunRecord(run_dir, facts)
+        if not record.path.exists():
+            record.write("failed", 0, {}, **failure_fields(err))
+        summary = read_summary(run_dir)
+    except Exception as record_err:  # the sweep goes on even when the folder is unusable
+        log.error("could not record the failure: %s: %s", type(record_err).__name__, record_err)
+        summary = {"status": "failed", "overrides": job.overrides}
+    print(job_line(summary, run_dir, job.number), flush=True)
+    return worst_value(cfg.optimized_direction)
+
+
+def run_task(task: Callable[[DictConfig], float | None], cfg: DictConfig) -> float | None:
+    """`task(cfg)` under genlab's error policy.
+
+    Bad input exits with code 2 and one message. Inside a sweep (-m) a job that fails in
+    training (divergence, out of memory, bad data, a rejected config) is recorded as failed, with
+    its traceback, and reports the worst value, so the sweep goes on; a programming error
+    (PROGRAMMING_ERRORS) is recorded too but re-raised, so the sweep exits non-zero with it. A
+    job folder holding another config stops the whole sweep (exit 2), and so does the
+    preemption signal (exit 3, after the checkpoint is saved).
+    """
+    multirun = current_job().multirun
+    try:
+        return task(cfg)
+    except RunPreempted as stop:
+        print(f"genlab-train: {stop}", file=sys.stderr, flush=True)
+        sys.exit(EXIT_PREEMPTED)
+    except GenlabError as err:
+        if multirun and not isinstance(err, FolderConflictError):
+            return record_failed_job(cfg, err)
+        print(f"genlab-train: error: {err}", file=sys.stderr)
+        log_traceback_to_files(err)
+        sys.exit(EXIT_BAD_INPUT)
+    except Exception as err:
+        if not multirun:
+            raise
+        worst = record_failed_job(cfg, err)
+        if isinstance(err, PROGRAMMING_ERRORS):
+            raise
+        return worst
