@@ -17,6 +17,7 @@ import yaml
 
 from conftest import genlab_env
 from genlab.compare import main
+from genlab.compare.chance import Protocol, chance_level
 from genlab.compare.plots import _mean_curve
 
 RING8_CONFIG = {
@@ -130,13 +131,37 @@ def test_groups_by_the_varying_override_with_statistics_and_counts(sweep) -> Non
     assert (lsgan["diverged"], lsgan["running"]) == ("1", "1")
 
 
-def test_chance_row_is_in_the_expected_range_for_ring8(sweep) -> None:
+@pytest.mark.parametrize(
+    ("layout", "modes", "scale", "std"), [("ring", 8, 1.0, 0.01), ("grid", 25, 2.0, 0.05)]
+)
+def test_chance_level_matches_its_closed_form(
+    layout: str, modes: int, scale: float, std: float
+) -> None:
+    # uniform points over a box of area A: each lands within r = 3 std of a given centre with
+    # p = pi r^2 / A (the discs lie inside the box and apart), so the high-quality fraction is
+    # K p and the expected number of modes hit by N points is K (1 - (1 - p)^N)
+    protocol = Protocol(layout, modes, scale, std, num_samples=2500, high_quality_stds=3.0)
+    chance = chance_level(protocol)
+    x0, x1, y0, y1 = chance.box
+    p = math.pi * (3 * std) ** 2 / ((x1 - x0) * (y1 - y0))
+    expected_modes = modes * (1 - (1 - p) ** 2500)
+    n = chance.repeats
+    hq_se = math.sqrt(modes * p * (1 - modes * p) / 2500 / n)
+    assert abs(chance.stats["metrics/modes"].mean - expected_modes) < 4 * (
+        chance.stats["metrics/modes"].std / math.sqrt(n)
+    )
+    assert abs(chance.stats["metrics/high_quality"].mean - modes * p) < 4 * hq_se
+    if layout == "ring":  # the GUIDE's figures: about 4.3-4.8 modes, 0.3%; grid: 21, 1.8%
+        assert (x1 - x0) == pytest.approx(2 + 2 * math.sin(math.pi / 8))
+    else:
+        assert (x1 - x0, y1 - y0) == pytest.approx((10.0, 10.0))
+
+
+def test_chance_row_is_in_the_table_for_ring8(sweep) -> None:
     root, _ = sweep
     rows = read_csv(root / "comparison.csv")
     modes = rows[("chance (uniform)", "metrics/modes")]
-    high_quality = rows[("chance (uniform)", "metrics/high_quality")]
     assert 3.5 < float(modes["mean"]) < 6 and float(modes["std"]) > 0
-    assert 0 < float(high_quality["mean"]) < 0.01
     assert modes["n"] == "100"
     assert ("chance (uniform)", "metrics/frechet_2d") not in rows
     assert "| chance (uniform) |" in (root / "comparison.md").read_text()

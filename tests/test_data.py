@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import urllib.error
 from pathlib import Path
 
@@ -103,6 +104,9 @@ def test_fake_cifar10_batches_load(tmp_path: Path) -> None:
     dm.prepare_data()
     dm.setup()
     assert dm.data.shape == (40, 3, 32, 32)
+    with open(tmp_path / "cifar-10-batches-py" / "data_batch_1", "rb") as f:
+        first = pickle.load(f)["data"][0]  # CIFAR rows: the red plane, then green, then blue
+    assert np.array_equal(dm.data[0].numpy(), first.reshape(3, 32, 32))
 
 
 def test_missing_dataset_offline_names_folder_and_files(tmp_path: Path) -> None:

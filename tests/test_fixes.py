@@ -201,15 +201,9 @@ def _gan_args() -> dict:
 
 
 def test_two_time_scale_learning_rates_reach_the_optimisers(tmp_path: Path) -> None:
-    _, trainer = fit(
-        tmp_path,
-        "fix=ttur",
-        "iterations=2",
-        "model.optimizer_g.lr=1e-4",
-        "model.optimizer_d.lr=4e-4",
-    )
+    _, trainer = fit(tmp_path, "fix=ttur", "iterations=2")  # fix/ttur.yaml alone sets them
     lrs = [opt.param_groups[0]["lr"] for opt in trainer.optimizers]
-    assert lrs == [1e-4, 4e-4]
+    assert lrs == [1e-4, 4e-4]  # Heusel et al. 2017, the SAGAN setting
 
 
 @pytest.mark.parametrize(
@@ -244,7 +238,7 @@ def test_two_time_scale_learning_rates_reach_the_optimisers(tmp_path: Path) -> N
 def test_switches_compose(tmp_path: Path, overrides: list[str]) -> None:
     model, trainer = fit(tmp_path, "iterations=3", *overrides)
     assert model.iteration == 3 and model.parameters_finite()
-    assert model.last_logged["train/r1"] >= 0
+    assert model.last_logged["train/r1"] > 0  # a squared gradient norm, not switched off
     assert model.sample(4).shape[0] == 4
 
 

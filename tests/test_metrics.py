@@ -21,6 +21,7 @@ from genlab.evaluate import evaluate_checkpoint
 from genlab.metrics import evaluators
 from genlab.metrics.coverage import mode_coverage
 from genlab.metrics.feature_statistics import (
+    PROTOCOL_SEED,
     GaussianStatistics,
     frechet_distance,
     inception_score,
@@ -89,6 +90,21 @@ def test_inception_score_and_kid_properties() -> None:
     same, _ = kernel_inception_distance(a, b, subsets=20, subset_size=100)
     shifted, _ = kernel_inception_distance(a, b + 1.0, subsets=20, subset_size=100)
     assert abs(same) < 0.05 < shifted
+
+
+def test_kid_equals_torch_fidelitys() -> None:
+    from torch_fidelity.metric_kid import kid_features_to_metric
+
+    generator = torch.Generator().manual_seed(0)
+    a = torch.randn(300, 16, generator=generator, dtype=torch.float64)
+    b = torch.randn(300, 16, generator=generator, dtype=torch.float64) * 1.3 + 0.2
+    ours = kernel_inception_distance(a, b, subsets=20, subset_size=100)
+    theirs = kid_features_to_metric(
+        a, b, kid_subsets=20, kid_subset_size=100, kid_degree=3, kid_gamma=None, kid_coef0=1,
+        rng_seed=PROTOCOL_SEED, verbose=False,
+    )  # fmt: skip
+    assert ours[0] == pytest.approx(theirs["kernel_inception_distance_mean"], rel=1e-9)
+    assert ours[1] == pytest.approx(theirs["kernel_inception_distance_std"], rel=1e-9)
 
 
 def test_digits_evaluator_is_accurate_and_separates_real_from_noise(evaluator_cache: Path) -> None:
