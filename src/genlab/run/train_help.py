@@ -31,13 +31,13 @@ Compose your configuration from those groups (group=option)
 
 def config_groups(conf_dir: Path) -> dict[str, list[str]]:
     """Every config group under conf_dir (nested ones as a/b, Hydra's own left out) and its
-    options (the .yaml files in it)."""
+    options (the .yaml files in it; files named _*.yaml are bases the options build on)."""
     groups: dict[str, list[str]] = {}
     for folder in sorted(p for p in conf_dir.rglob("*") if p.is_dir()):
         name = folder.relative_to(conf_dir).as_posix()
         if name == "hydra" or name.startswith("hydra/"):
             continue
-        options = sorted(f.stem for f in folder.glob("*.yaml"))
+        options = sorted(f.stem for f in folder.glob("*.yaml") if not f.name.startswith("_"))
         if options:
             groups[name] = options
     return groups
