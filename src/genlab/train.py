@@ -7,7 +7,6 @@ and config errors come back fast.
 from __future__ import annotations
 
 import logging
-import math
 import random
 import sys
 from pathlib import Path
@@ -20,20 +19,14 @@ from genlab import CONF_DIR
 from genlab.run import resolvers
 from genlab.run.build import build
 from genlab.run.config_checks import check_config
-from genlab.run.config_identity import config_hash, run_config
+from genlab.run.config_identity import run_config
 from genlab.run.console import ignore_harmless_warnings, job_line, run_report
 from genlab.run.hydra_job import HydraJob, current_job
 from genlab.run.preemption import RunPreempted
 from genlab.run.resume import Resume, prepare_resume
-from genlab.run.run_record import (
-    RunRecord,
-    environment_facts,
-    failure_fields,
-    read_summary,
-    start_facts,
-)
+from genlab.run.run_record import RunRecord, failure_fields, read_summary, start_record
 from genlab.run.sweep_job import JobAction, plan_job, previous_seed
-from genlab.run.task import run_task, worst_value
+from genlab.run.task import run_task, swept_value
 from genlab.run.threads import configure_threads
 from genlab.run.train_help import help_text, wants_plain_help
 
@@ -50,20 +43,6 @@ def resolve_seed(cfg: DictConfig, recorded: int | None = None) -> int:
             cfg.seed = recorded if recorded is not None else random.SystemRandom().randrange(2**31)
         log.info("seed=null: %s seed %d", "reused" if recorded is not None else "drew", cfg.seed)
     return int(cfg.seed)
-
-
-def swept_value(cfg: DictConfig, summary: dict[str, Any]) -> float | None:
-    """The value named by cfg.optimized_metric; the worst one for a failed or diverged run."""
-    if cfg.optimized_metric is None:
-        return None
-    value = summary.get(cfg.optimized_metric)
-    if summary["status"] != "completed" or value is None or not math.isfinite(value):
-        worst = worst_value(cfg.optimized_direction)
-        log.warning(
-            "%s=%s, status %s: returning %s", cfg.optimized_metric, value, summary["status"], worst
-        )
-        return worst
-    return float(value)
 
 
 def train(cfg: DictConfig) -> float | None:
@@ -90,7 +69,7 @@ def train(cfg: DictConfig) -> float | None:
     run_dir.mkdir(parents=True, exist_ok=True)
     resolved = run_config(cfg)
     (run_dir / "resolved_config.yaml").write_text(OmegaConf.to_yaml(resolved))
-    record = _start_record(cfg, seed, job, resume, num_threads)
+    record = start_record(cfg, seed, job, resume, num_threads, code_dir=CONF_DIR.parent)
     purge_step = resume.iteration + 1 if resume else (0 if reused_folder else None)
     try:
         _fit(cfg, seed, record, OmegaConf.to_container(resolved), job, resume, purge_step)
@@ -106,24 +85,6 @@ def train(cfg: DictConfig) -> float | None:
     summary = read_summary(run_dir)  # written by rank 0, which may be a spawned process
     print(job_line(summary, run_dir, job.number) if job.multirun else run_report(summary, run_dir))
     return swept_value(cfg, summary)
-
-
-def _start_record(
-    cfg: DictConfig, seed: int, job: HydraJob, resume: Resume | None, num_threads: int | None
-) -> RunRecord:
-    previous = resume.previous if resume else None
-    facts = start_facts(
-        job.choices, job.overrides, seed, previous, resume.iteration if resume else None
-    )
-    facts.update(
-        iterations=int(cfg.iterations),
-        num_threads=num_threads,
-        run_dir=str(Path(cfg.paths.output_dir).resolve()),
-        config_hash=config_hash(cfg),
-        **environment_facts(CONF_DIR.parent),
-    )
-    prior_seconds = float(previous.get("wall_seconds", 0.0)) if previous else 0.0
-    return RunRecord(cfg.paths.output_dir, facts, prior_wall_seconds=prior_seconds)
 
 
 def _fit(
@@ -142,12 +103,6 @@ def _fit(
     hparams = chosen_settings(config, job.choices, job.overrides)
     summary = RunSummary(record, config, hparams)
     datamodule, model, trainer = build(cfg, seed, [summary], tensorboard_purge_step=purge_step)
-    sizes = [
-        f"{name} {type(child).__name__} {sum(p.numel() for p in child.parameters()):,} parameters"
-        for name, child in model.named_children()
-        if any(True for _ in child.parameters())
-    ]
-    log.info("%s: %s", type(model).__name__, "; ".join(sizes))
     for callback in trainer.callbacks:
         if isinstance(callback, MetricsCallback):  # the evaluator's identity joins the record
             record.facts.update(callback.suite.identity())

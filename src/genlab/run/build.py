@@ -3,6 +3,7 @@ loggers, trainer (Lightning and the models are imported here, when training star
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,8 @@ from omegaconf import DictConfig
 
 from genlab.run.hydra_job import current_job
 from genlab.run.resume import LAST_CHECKPOINT
+
+log = logging.getLogger("genlab.train")
 
 
 def metrics_callback(cfg: DictConfig, datamodule: Any) -> Any:
@@ -99,6 +102,12 @@ def build(
     cadences = [c.every_n_iterations for c in callbacks if isinstance(c, IterationCallback)]
     schedule = IterationSchedule(int(cfg.iterations), int(cfg.iterations_per_batch), cadences)
     datamodule.configure_loop(schedule, batches_per_iteration=model.real_batches_per_iteration)
+    sizes = [
+        f"{name} {type(child).__name__} {sum(p.numel() for p in child.parameters()):,} parameters"
+        for name, child in model.named_children()
+        if any(True for _ in child.parameters())
+    ]
+    log.info("%s: %s", type(model).__name__, "; ".join(sizes))
     trainer = instantiate(
         cfg.trainer,
         enable_progress_bar=show_bar,

@@ -20,7 +20,13 @@ HARMLESS_WARNINGS = [
     (r"Deprecated API features detected", r"optuna\.storages\._rdb\.models"),
 ]
 # Headline metrics first in the closing report and the progress bar, then the rest by name.
-HEADLINE = ("metrics/modes", "metrics/stacked_modes", "metrics/high_quality", "metrics/mode_kl")
+HEADLINE = (
+    "metrics/modes",
+    "metrics/stacked_modes",
+    "metrics/stacked_kl",
+    "metrics/high_quality",
+    "metrics/mode_kl",
+)
 
 
 class ConsoleFilter(logging.Filter):

@@ -13,7 +13,15 @@ import traceback
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from genlab.run.config_identity import config_hash
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
+
+    from genlab.run.hydra_job import HydraJob
+    from genlab.run.resume import Resume
 
 SUMMARY_FILE = "summary.json"
 STATUSES = ("running", "completed", "failed", "diverged")
@@ -141,3 +149,28 @@ def failure_fields(err: BaseException) -> dict[str, str]:
 def read_summary(run_dir: str | Path) -> dict[str, Any]:
     """The summary.json of a run folder."""
     return json.loads((Path(run_dir) / SUMMARY_FILE).read_text())
+
+
+def start_record(
+    cfg: DictConfig,
+    seed: int,
+    job: HydraJob,
+    resume: Resume | None,
+    num_threads: int | None,
+    code_dir: Path,
+) -> RunRecord:
+    """The record of a run about to train (or continue, with `resume`): how it began, what it
+    runs (`config_hash`) and where, with what code (`code_dir`'s git state) and versions."""
+    previous = resume.previous if resume else None
+    facts = start_facts(
+        job.choices, job.overrides, seed, previous, resume.iteration if resume else None
+    )
+    facts.update(
+        iterations=int(cfg.iterations),
+        num_threads=num_threads,
+        run_dir=str(Path(cfg.paths.output_dir).resolve()),
+        config_hash=config_hash(cfg),
+        **environment_facts(code_dir),
+    )
+    prior_seconds = float(previous.get("wall_seconds", 0.0)) if previous else 0.0
+    return RunRecord(cfg.paths.output_dir, facts, prior_wall_seconds=prior_seconds)

@@ -8,6 +8,7 @@ import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from omegaconf import DictConfig
 
@@ -30,6 +31,20 @@ EXIT_PREEMPTED = 3  # stopped on the preemption signal, checkpoint saved: rerun 
 def worst_value(direction: str) -> float:
     """What a failed or diverged run reports to a sweeper optimising in `direction`."""
     return math.inf if direction == "minimize" else -math.inf
+
+
+def swept_value(cfg: DictConfig, summary: dict[str, Any]) -> float | None:
+    """The value named by cfg.optimized_metric; the worst one for a failed or diverged run."""
+    if cfg.optimized_metric is None:
+        return None
+    value = summary.get(cfg.optimized_metric)
+    if summary["status"] != "completed" or value is None or not math.isfinite(value):
+        worst = worst_value(cfg.optimized_direction)
+        log.warning(
+            "%s=%s, status %s: returning %s", cfg.optimized_metric, value, summary["status"], worst
+        )
+        return worst
+    return float(value)
 
 
 def log_traceback_to_files(err: BaseException) -> None:
