@@ -238,7 +238,7 @@ def test_two_time_scale_learning_rates_reach_the_optimisers(tmp_path: Path) -> N
 def test_switches_compose(tmp_path: Path, overrides: list[str]) -> None:
     model, trainer = fit(tmp_path, "iterations=3", *overrides)
     assert model.iteration == 3 and model.parameters_finite()
-    assert model.last_logged["train/r1"] > 0  # a squared gradient norm, not switched off
+    assert model.run_state.logged["train/r1"] > 0  # a squared gradient norm, not switched off
     assert model.sample(4).shape[0] == 4
 
 

@@ -83,7 +83,7 @@ def test_bf16_mixed_trains_every_model(tmp_path: Path, model: str, data: str) ->
                 layer.register_forward_hook(lambda m, i, out, seen=seen: seen.add(out.dtype))
         trainer.fit(module, datamodule=datamodule)
         assert module.iteration == 3 and module.parameters_finite()
-        assert all(math.isfinite(v) for v in module.last_logged.values())
+        assert all(math.isfinite(v) for v in module.run_state.logged.values())
     # autocast was on: the nets' linear layers ran in bf16 (WGAN-GP's penalty path stays float32)
     assert dtypes["32-true"] == {torch.float32} and torch.bfloat16 in dtypes["bf16-mixed"]
 

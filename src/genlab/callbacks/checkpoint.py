@@ -52,7 +52,7 @@ class IterationCheckpoint(IterationCallback):
         save_atomically(trainer, self.dirpath / name)
 
     def _improved(self, module: GenerativeModel) -> bool:
-        value = module.last_logged.get(self.monitor) if self.monitor else None
+        value = module.run_state.logged.get(self.monitor) if self.monitor else None
         if value is None or not math.isfinite(value):
             return False
         better = self.best is None or (
@@ -63,10 +63,10 @@ class IterationCheckpoint(IterationCallback):
         return better
 
     def on_iteration(self, trainer: L.Trainer, module: GenerativeModel) -> None:
-        if trainer.fast_dev_run or module.diverged_at is not None:
+        if trainer.fast_dev_run or module.run_state.diverged:
             return
         if not module.parameters_finite():
-            module.diverged_at = module.iteration
+            module.run_state.mark_diverged(module.iteration)
             trainer.should_stop = True
             log.error("diverged: non-finite weights at iteration %d; not saved", module.iteration)
             return

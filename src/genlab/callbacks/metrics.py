@@ -92,8 +92,8 @@ class MetricsCallback(IterationCallback):
     def on_iteration(self, trainer: L.Trainer, module: GenerativeModel) -> None:
         started = time.perf_counter()
         values = evaluate(module, self.suite, self.num_samples, self.batch_size, trainer)
-        module.last_logged.update(values)
+        module.run_state.record(values)
         for logger in trainer.loggers:
             logger.log_metrics(values, step=module.iteration)
         self.seconds += time.perf_counter() - started
-        module.last_logged["metrics/seconds"] = round(self.seconds, 3)
+        module.run_state.record({"metrics/seconds": round(self.seconds, 3)})

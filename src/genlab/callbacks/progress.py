@@ -44,7 +44,7 @@ class IterationProgressBar(TQDMProgressBar):
 
     def postfix(self, module: Any) -> dict[str, str]:
         """g / d loss (or the VAE's loss) and the first headline metric, as last logged."""
-        logged = module.last_logged
+        logged = module.run_state.logged
         shown = {
             short: number(logged[key])
             for key, short in (("train/g_loss", "g"), ("train/d_loss", "d"), ("train/loss", "loss"))

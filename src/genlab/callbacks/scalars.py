@@ -28,14 +28,13 @@ class ScalarLogger(IterationCallback):
         means = module.pop_scalar_means(reduce)
         if not means:
             return
-        module.last_logged.update(means)
+        module.run_state.record(means)
         for logger in trainer.loggers:
             logger.log_metrics(means, step=module.iteration)
         bad = sorted(name for name, value in means.items() if not math.isfinite(value))
         if not bad and not module.parameters_finite():
             bad = ["weights"]
-        if bad and module.diverged_at is None:
-            module.diverged_at = module.iteration
+        if bad and module.run_state.mark_diverged(module.iteration):
             trainer.should_stop = True
             log.error(
                 "diverged: non-finite %s by iteration %d; stopping (last good checkpoint kept)",

@@ -38,8 +38,8 @@ class RunSummary(L.Callback):
         self.record.write(
             status,
             module.iteration,
-            dict(module.last_logged),
-            diverged_at_iteration=module.diverged_at,
+            dict(module.run_state.logged),
+            diverged_at_iteration=module.run_state.diverged_at,
             tensorboard_dir=self._tensorboard_dir(trainer),
             **self._timing,
             **extra,
@@ -71,12 +71,12 @@ class RunSummary(L.Callback):
                 logger.experiment.add_text("config", config_text, global_step=0)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: Any) -> None:
-        status = "diverged" if pl_module.diverged_at is not None else "completed"
+        status = "diverged" if pl_module.run_state.diverged else "completed"
         self._time_training(pl_module)
         self._write(trainer, pl_module, status)
         # metrics first: TensorBoard's HPARAMS table shows the metric columns in this order
         logged = sorted(
-            pl_module.last_logged.items(), key=lambda kv: not kv[0].startswith("metrics/")
+            pl_module.run_state.logged.items(), key=lambda kv: not kv[0].startswith("metrics/")
         )
         final = {f"hparams/{k}": v for k, v in logged}
         for logger in trainer.loggers:

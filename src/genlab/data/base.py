@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import lightning as L
 import torch
@@ -47,15 +47,24 @@ class TensorDataModule(L.LightningDataModule):
         self.offset = 0.0
         self.schedule: IterationSchedule | None = None
         self.batches_per_iteration = 1
+        self.completed_iterations: Callable[[], int] = lambda: 0
 
     def load(self) -> tuple[torch.Tensor, torch.Tensor | None, float, float]:
         """Return (stored data, labels or None, scale, offset)."""
         raise NotImplementedError
 
-    def configure_loop(self, schedule: IterationSchedule, batches_per_iteration: int) -> None:
-        """Set the iterations per Lightning batch and the real batches per iteration (model's)."""
+    def configure_loop(
+        self,
+        schedule: IterationSchedule,
+        batches_per_iteration: int,
+        completed_iterations: Callable[[], int],
+    ) -> None:
+        """Set the iterations per Lightning batch, the real batches per iteration (the model's),
+        and where to read the completed iterations each epoch's batches start from (the
+        model's counter, restored on resume)."""
         self.schedule = schedule
         self.batches_per_iteration = batches_per_iteration
+        self.completed_iterations = completed_iterations
 
     def setup(self, stage: str | None = None) -> None:
         if self.data is not None:
@@ -81,7 +90,6 @@ class TensorDataModule(L.LightningDataModule):
         trainer = self.trainer
         device = trainer.strategy.root_device if trainer is not None else "cpu"
         rank = trainer.global_rank if trainer is not None else 0
-        module = trainer.lightning_module if trainer is not None else None
         return TensorBatches(
             data=self.data.to(device),
             batch_size=self.batch_size,
@@ -91,8 +99,7 @@ class TensorDataModule(L.LightningDataModule):
             scale=self.scale,
             offset=self.offset,
             shuffle=self.overfit_batches == 0,
-            # each epoch's iterator starts at the model's completed iterations (resume too)
-            start=(lambda: module.iteration) if module is not None else (lambda: 0),
+            start=self.completed_iterations,
         )
 
     def items(self, index: torch.Tensor | slice = slice(None)) -> torch.Tensor:

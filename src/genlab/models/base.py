@@ -9,6 +9,7 @@ import lightning as L
 import torch
 from torch import Tensor
 
+from genlab.models.run_state import RunState
 from genlab.run import rng_state
 
 METRIC_NOISE_OFFSET = 1_000_003  # the metric noise stream is seed + this, the image grids use seed
@@ -36,8 +37,7 @@ class GenerativeModel(L.LightningModule):
         self.latent_dim = latent_dim
         self.seed = seed
         self.iteration = 0  # completed generator iterations
-        self.diverged_at: int | None = None
-        self.last_logged: dict[str, float] = {}
+        self.run_state = RunState()  # what the run's callbacks share (genlab.models.run_state)
         self._scalar_sums: dict[str, Tensor] = {}
         self._scalar_counts: dict[str, int] = {}
         self._restored_rng: dict[str, Any] | None = None
@@ -135,7 +135,7 @@ class GenerativeModel(L.LightningModule):
         checkpoint["genlab"] = {
             "iteration": self.iteration,
             "rng": rng_state.capture(),
-            "last_logged": dict(self.last_logged),
+            "run_state": self.run_state.state_dict(),
             "scalar_sums": {k: v.detach().cpu() for k, v in self._scalar_sums.items()},
             "scalar_counts": dict(self._scalar_counts),
         }
@@ -144,6 +144,9 @@ class GenerativeModel(L.LightningModule):
         state = checkpoint["genlab"]
         self.iteration = int(state["iteration"])
         self._restored_rng = state["rng"]
-        self.last_logged = dict(state["last_logged"])
+        if "run_state" in state:
+            self.run_state.load_state_dict(state["run_state"])
+        else:  # checkpoints written before RunState
+            self.run_state.load_state_dict({"logged": state["last_logged"]})
         self._scalar_sums = dict(state["scalar_sums"])
         self._scalar_counts = dict(state["scalar_counts"])

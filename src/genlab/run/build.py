@@ -101,7 +101,11 @@ def build(
         callbacks.append(PreemptionCheckpoint(str(cfg.preemption_signal), checkpoint))
     cadences = [c.every_n_iterations for c in callbacks if isinstance(c, IterationCallback)]
     schedule = IterationSchedule(int(cfg.iterations), int(cfg.iterations_per_batch), cadences)
-    datamodule.configure_loop(schedule, batches_per_iteration=model.real_batches_per_iteration)
+    datamodule.configure_loop(
+        schedule,
+        batches_per_iteration=model.real_batches_per_iteration,
+        completed_iterations=lambda: model.iteration,
+    )
     sizes = [
         f"{name} {type(child).__name__} {sum(p.numel() for p in child.parameters()):,} parameters"
         for name, child in model.named_children()
