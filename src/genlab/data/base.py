@@ -47,7 +47,7 @@ class TensorDataModule(L.LightningDataModule):
         self.offset = 0.0
         self.schedule: IterationSchedule | None = None
         self.batches_per_iteration = 1
-        self.completed_iterations: Callable[[], int] = lambda: 0
+        self.completed_iterations: Callable[[], int] = int  # int() == 0: from the start
 
     def load(self) -> tuple[torch.Tensor, torch.Tensor | None, float, float]:
         """Return (stored data, labels or None, scale, offset)."""

@@ -106,7 +106,60 @@ def _batched(fn: Any, images: torch.Tensor, batch_size: int) -> list[Any]:
     return [fn(images[i : i + batch_size]) for i in range(0, len(images), batch_size)]
 
 
-class DomainSuite(MetricSuite):
+class EvaluatorSuite(MetricSuite):
+    """A suite on the features of a genlab-trained digit classifier (the domain evaluator): it
+    trains or loads the evaluator, caches the real features' statistics, and reports FID and
+    precision / recall / density / coverage on them, named for the data set (`fid_<data>`, ...)."""
+
+    def __init__(
+        self,
+        train_steps: int,
+        train_batch_size: int,
+        train_lr: float,
+        num_real_samples: int | None,
+        batch_size: int,
+        manifold: ManifoldSettings,
+    ) -> None:
+        self.settings = evaluators.EvaluatorSettings(train_steps, train_batch_size, train_lr)
+        self.num_real_samples = num_real_samples
+        self.batch_size = batch_size
+        self.manifold = manifold
+
+    def _use_evaluator(
+        self,
+        data: str,
+        digits: str,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        cache_dir: str | Path,
+    ) -> None:
+        """Score data set `data` with the evaluator of digit set `digits` (trained or cached)."""
+        self.data = data
+        self.evaluator = obtain_evaluator(digits, images, labels, self.settings, cache_dir)
+        self.net = self.evaluator.net
+
+    def _use_real(self, real: torch.Tensor, cache_name: str, cache_dir: str | Path) -> None:
+        """The real side of FID and the manifold metrics: `real`'s features, cached by name."""
+        name = f"{cache_name}-{self.evaluator.content_hash}-{len(real)}.pt"
+        features = cached_tensor(
+            Path(cache_dir) / "stats" / name, lambda: self.extract(real)["features"]
+        )
+        self.real = GaussianStatistics.of(features)
+        self.real_manifold = real_subset(features, self.manifold.num_samples)
+
+    def _fid_and_manifold(self, features: torch.Tensor) -> dict[str, float]:
+        d = self.data
+        manifold = manifold_metrics(features, self.real_manifold, self.manifold)
+        return {
+            f"fid_{d}": frechet_distance(GaussianStatistics.of(features), self.real),
+            **{f"{name}_{d}": value for name, value in manifold.items()},
+        }
+
+    def identity(self) -> dict[str, Any]:
+        return self.evaluator.identity()
+
+
+class DomainSuite(EvaluatorSuite):
     """FID / IS / precision / recall / density / coverage on a genlab-trained classifier of the
     data set, plus class coverage.
 
@@ -124,31 +177,21 @@ class DomainSuite(MetricSuite):
         batch_size: int,
         manifold: ManifoldSettings,
     ) -> None:
-        self.settings = evaluators.EvaluatorSettings(train_steps, train_batch_size, train_lr)
-        self.num_real_samples = num_real_samples
+        super().__init__(
+            train_steps, train_batch_size, train_lr, num_real_samples, batch_size, manifold
+        )
         self.is_splits = is_splits
-        self.batch_size = batch_size
-        self.manifold = manifold
 
     def setup(self, datamodule: Any, cache_dir: str | Path) -> None:
         datamodule.setup()
-        self.data = datamodule.name
         if datamodule.labels is None or datamodule.kind != "images":
             raise ConfigError(
                 f"metrics=domain needs a labelled image data set, not data={self.data}"
             )
         images = datamodule.items()
-        self.evaluator = obtain_evaluator(
-            self.data, images, datamodule.labels, self.settings, cache_dir
-        )
-        self.net = self.evaluator.net
+        self._use_evaluator(datamodule.name, datamodule.name, images, datamodule.labels, cache_dir)
         real = images if self.num_real_samples is None else images[: self.num_real_samples]
-        name = f"{self.data}-{self.evaluator.content_hash}-{len(real)}.pt"
-        features = cached_tensor(
-            Path(cache_dir) / "stats" / name, lambda: self.extract(real)["features"]
-        )
-        self.real = GaussianStatistics.of(features)
-        self.real_manifold = real_subset(features, self.manifold.num_samples)
+        self._use_real(real, self.data, cache_dir)
 
     @torch.no_grad()
     def extract(self, samples: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -164,18 +207,13 @@ class DomainSuite(MetricSuite):
         predicted = torch.bincount(logits.argmax(dim=1), minlength=logits.shape[1])
         is_mean, is_std = inception_score(logits, self.is_splits)
         d = self.data
-        manifold = manifold_metrics(features["features"], self.real_manifold, self.manifold)
         return {
-            f"fid_{d}": frechet_distance(GaussianStatistics.of(features["features"]), self.real),
+            **self._fid_and_manifold(features["features"]),
             f"is_{d}": is_mean,
             f"is_{d}_std": is_std,
-            **{f"{name}_{d}": value for name, value in manifold.items()},
             f"classes_{d}": float(int((predicted > 0).sum())),
             f"class_kl_{d}": kl_to_uniform(predicted),
         }
-
-    def identity(self) -> dict[str, Any]:
-        return self.evaluator.identity()
 
 
 def obtain_evaluator(
@@ -270,7 +308,7 @@ class InceptionSuite(MetricSuite):
         return {"inception_weights": "pt_inception-2015-12-05 (torch-fidelity)"}
 
 
-class StackedDigitsSuite(MetricSuite):
+class StackedDigitsSuite(EvaluatorSuite):
     """Stacked digits (Stacked MNIST, stacked 8x8 digits): each colour channel classified by the
     domain evaluator of the digit set, the three digits give one of 1,000 modes.
 
@@ -282,20 +320,6 @@ class StackedDigitsSuite(MetricSuite):
 
     num_modes = 1000
 
-    def __init__(
-        self,
-        train_steps: int,
-        train_batch_size: int,
-        train_lr: float,
-        num_real_samples: int,
-        batch_size: int,
-        manifold: ManifoldSettings,
-    ) -> None:
-        self.settings = evaluators.EvaluatorSettings(train_steps, train_batch_size, train_lr)
-        self.num_real_samples = num_real_samples
-        self.batch_size = batch_size
-        self.manifold = manifold
-
     def setup(self, datamodule: Any, cache_dir: str | Path) -> None:
         digit_set = getattr(datamodule, "digit_set", None)
         if digit_set is None:
@@ -304,18 +328,9 @@ class StackedDigitsSuite(MetricSuite):
                 f" or data=stacked_mnist), not data={datamodule.name}"
             )
         digits = digit_set()
-        self.data = datamodule.name
-        self.evaluator = obtain_evaluator(
-            digits.name, digits.images, digits.labels, self.settings, cache_dir
-        )
-        self.net = self.evaluator.net
+        self._use_evaluator(datamodule.name, digits.name, digits.images, digits.labels, cache_dir)
         real = datamodule.reference_batch(self.num_real_samples)
-        name = f"{self.data}-{datamodule.seed}-{self.evaluator.content_hash}-{len(real)}.pt"
-        features = cached_tensor(
-            Path(cache_dir) / "stats" / name, lambda: self.extract(real)["features"]
-        )
-        self.real = GaussianStatistics.of(features)
-        self.real_manifold = real_subset(features, self.manifold.num_samples)
+        self._use_real(real, f"{self.data}-{datamodule.seed}", cache_dir)
 
     @torch.no_grad()
     def extract(self, samples: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -334,14 +349,8 @@ class StackedDigitsSuite(MetricSuite):
 
     def score(self, features: dict[str, torch.Tensor]) -> dict[str, float]:
         counts = torch.bincount(features["mode"], minlength=self.num_modes)
-        d = self.data
-        manifold = manifold_metrics(features["features"], self.real_manifold, self.manifold)
         return {
             "stacked_modes": float(int((counts > 0).sum())),
             "stacked_kl": kl_to_uniform(counts),
-            f"fid_{d}": frechet_distance(GaussianStatistics.of(features["features"]), self.real),
-            **{f"{name}_{d}": value for name, value in manifold.items()},
+            **self._fid_and_manifold(features["features"]),
         }
-
-    def identity(self) -> dict[str, Any]:
-        return self.evaluator.identity()

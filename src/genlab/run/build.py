@@ -3,6 +3,7 @@ loggers, trainer (Lightning and the models are imported here, when training star
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 from typing import Any
@@ -104,7 +105,8 @@ def build(
     datamodule.configure_loop(
         schedule,
         batches_per_iteration=model.real_batches_per_iteration,
-        completed_iterations=lambda: model.iteration,
+        # picklable (ddp_spawn sends data module and model to each process in one pickle)
+        completed_iterations=functools.partial(getattr, model, "iteration"),
     )
     sizes = [
         f"{name} {type(child).__name__} {sum(p.numel() for p in child.parameters()):,} parameters"
