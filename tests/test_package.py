@@ -4,6 +4,7 @@ the checkout, and picks up a user's own config folder."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -37,24 +38,22 @@ def run(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Completed
 
 def test_wheel_ships_its_configs_and_runs_with_a_user_config_folder(tmp_path: Path) -> None:
     env = genlab_env(tmp_path)
+    source = tmp_path / "source"  # a clean copy: a checkout's build/ may hold stale files
+    skip = shutil.ignore_patterns("__pycache__", "*.egg-info")
+    shutil.copytree(REPO / "src", source / "src", ignore=skip)
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, source / name)
     built = run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--no-build-isolation",
-            "-w",
-            str(tmp_path / "dist"),
-            str(REPO),
-        ],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+         "-w", str(tmp_path / "dist"), str(source)],
         tmp_path,
         env,
-    )
+    )  # fmt: skip
     assert built.returncode == 0, built.stderr[-2000:]
     [wheel] = (tmp_path / "dist").glob("genlab-*.whl")
-    shipped = {n for n in zipfile.ZipFile(wheel).namelist() if n.endswith(".yaml")}
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "hydra_plugins/genlab_optuna_sweeper/continuing_sweeper.py" in names
+    shipped = {n for n in names if n.endswith(".yaml")}
     expected = {
         f"genlab/conf/{p.relative_to(PACKAGED_CONFIGS).as_posix()}"
         for p in PACKAGED_CONFIGS.rglob("*.yaml")

@@ -75,7 +75,8 @@ def test_num_threads_must_be_a_positive_integer(tmp_path: Path) -> None:
 
 def test_optuna_search_composes_with_its_direction(tmp_path: Path) -> None:
     cfg = compose_config(tmp_path, ["hparams_search=wgan_gp_grid25_optuna"])
-    assert cfg.hydra.runtime.choices["hydra/sweeper"] == "optuna"
+    assert cfg.hydra.runtime.choices["hydra/sweeper"] == "genlab_optuna"  # continues a study
+    assert cfg.hydra.sweeper.storage.startswith("sqlite:///")
     assert (cfg.data.name, cfg.model._target_) == ("grid25", "genlab.models.wgan_gp.WGANGP")
     assert cfg.metrics.suite._target_.endswith("CoverageSuite")
     assert (cfg.optimized_metric, cfg.optimized_direction) == ("metrics/modes", "maximize")
