@@ -24,6 +24,13 @@ from genlab.run.config_checks import check_config, config_problems
         (["model=vae", "model.likelihood=bernoulli"], "data.bounded=true"),
         (["model=vae", "model.sigma=0"], "model.sigma=0"),
         (["seed=abc"], "seed='abc'"),
+        (["model=vae", "model.beta=-1"], "model.beta=-1"),
+        (["model.r1_gamma=-1"], "model.r1_gamma=-1"),
+        (["model.ema_decay=1.0"], "model.ema_decay=1.0 must be in (0, 1), or null"),
+        (["model.label_smoothing=1.0"], "model.label_smoothing=1.0 must be in (0, 1), or 0"),
+        (["model.instance_noise_std=-0.1"], "model.instance_noise_std=-0.1"),
+        (["model.clip_norm_g=0"], "model.clip_norm_g=0"),
+        (["preemption_signal=SIGNOPE"], "preemption_signal=SIGNOPE"),
     ],
 )
 def test_bad_values_are_named(tmp_path: Path, overrides: list[str], fragment: str) -> None:

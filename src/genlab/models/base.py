@@ -30,9 +30,6 @@ class GenerativeModel(L.LightningModule):
     def __init__(self, latent_dim: int, seed: int, clip_norms: list[float | None]) -> None:
         super().__init__()
         self.automatic_optimization = False
-        for value in clip_norms:
-            if value is not None and value <= 0:
-                raise ValueError(f"gradient clip norms must be > 0 or null, got {value}")
         self.clip_norms = clip_norms  # per optimizer, in configure_optimizers' order
         self.latent_dim = latent_dim
         self.seed = seed

@@ -50,25 +50,14 @@ class GAN(GenerativeModel):
         label_smoothing: float,
     ) -> None:
         super().__init__(latent_dim=latent_dim, seed=seed, clip_norms=[clip_norm_g, clip_norm_d])
-        if d_steps < 1:
-            raise ValueError(f"d_steps must be >= 1, got {d_steps}")
+        # ranges of the switches are checked once, with their config keys, in
+        # genlab.run.config_checks; what needs the built nets or the loss is checked here
         self.loss = adversarial_loss(loss)
-        if r1_gamma < 0:
-            raise ValueError(f"r1_gamma must be >= 0, got {r1_gamma}")
         if getattr(discriminator, "pack", 1) != pack:
             raise ValueError(
                 f"model.pack={pack} but the discriminator packs {getattr(discriminator, 'pack', 1)}"
                 " samples: set both through model.pack"
             )
-        if ema_decay is not None and not 0.0 < ema_decay < 1.0:
-            raise ValueError(f"ema_decay must be in (0, 1) or null (off), got {ema_decay}")
-        if instance_noise_std < 0 or instance_noise_anneal_iterations < 1:
-            raise ValueError(
-                "instance_noise_std must be >= 0 and instance_noise_anneal_iterations >= 1, got"
-                f" {instance_noise_std} and {instance_noise_anneal_iterations}"
-            )
-        if not 0.0 <= label_smoothing < 1.0:
-            raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
         if label_smoothing and not self.loss.smoothable:
             raise ValueError(
                 f"label_smoothing needs a loss with a real-label target (ns, minimax, lsgan),"

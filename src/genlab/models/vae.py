@@ -41,10 +41,6 @@ class VAE(GenerativeModel):
         super().__init__(latent_dim=latent_dim, seed=seed, clip_norms=[clip_norm])
         if likelihood not in LIKELIHOODS:
             raise ValueError(f"unknown likelihood {likelihood!r}: use one of {LIKELIHOODS}")
-        if sigma <= 0:
-            raise ValueError(f"sigma must be > 0, got {sigma}")
-        if beta < 0:
-            raise ValueError(f"beta must be >= 0, got {beta}")
         self.encoder = encoder
         self.decoder = decoder
         self.optimizer_factory = optimizer

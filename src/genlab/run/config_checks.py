@@ -103,6 +103,13 @@ def config_problems(cfg: DictConfig) -> list[str]:
         optional = key.startswith("clip_norm")  # null switches clipping off
         if key in model and not (optional and model[key] is None):
             at_least(f"model.{key}", model[key], low, strict, integer)
+    for key, low, high in (("ema_decay", 0.0, 1.0), ("label_smoothing", 0.0, 1.0)):
+        value = model.get(key)
+        if value is None or (key == "label_smoothing" and value == 0):
+            continue
+        if not isinstance(value, (int, float)) or not low < value < high:
+            off = "null" if key == "ema_decay" else "0"
+            problems.append(f"model.{key}={value!r} must be in ({low:g}, {high:g}), or {off} (off)")
     pack, group = model.get("pack", 1), model.get("minibatch_std", 0)
     batch = cfg.data.batch_size
     if isinstance(pack, int) and pack > 1 and isinstance(batch, int) and batch % pack:
