@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -12,6 +13,7 @@ from torch import Tensor
 from genlab.models.run_state import RunState
 from genlab.run import rng_state
 
+log = logging.getLogger(__name__)
 METRIC_NOISE_OFFSET = 1_000_003  # the metric noise stream is seed + this, the image grids use seed
 
 
@@ -38,8 +40,14 @@ class GenerativeModel(L.LightningModule):
         self._scalar_sums: dict[str, Tensor] = {}
         self._scalar_counts: dict[str, int] = {}
         self._restored_rng: dict[str, Any] | None = None
+        self.direct_step = False  # decided at train start (genlab.models.step_path)
 
     def on_train_start(self) -> None:
+        from genlab.models.step_path import direct_step_blockers
+
+        blockers = direct_step_blockers(self.trainer, self, GenerativeModel)
+        self.direct_step = not blockers
+        log.debug("optimizer steps: %s", "direct" if self.direct_step else "; ".join(blockers))
         # Each rank draws its own noise (seed + rank); a resumed run continues its saved streams.
         if self._restored_rng is not None:
             rng_state.restore(self._restored_rng)
@@ -57,6 +65,23 @@ class GenerativeModel(L.LightningModule):
         for real in batch:
             self.training_iteration(real)
             self.iteration += 1
+
+    def optimize(self, optimizer: Any, loss: Tensor) -> None:
+        """One step of `optimizer` (from self.optimizers()) on `loss`: zero the gradients,
+        backward, clip (on_before_optimizer_step), step — directly on the torch optimizer where
+        Lightning's wrappers add nothing (self.direct_step), else through them."""
+        if not self.direct_step:
+            optimizer.zero_grad(set_to_none=True)
+            self.manual_backward(loss)
+            optimizer.step()
+            return
+        torch_optimizer = optimizer.optimizer
+        torch_optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer._on_before_step()  # Lightning's step count (trainer.global_step)
+        self.on_before_optimizer_step(torch_optimizer)
+        torch_optimizer.step()
+        optimizer._on_after_step()
 
     def on_before_optimizer_step(self, optimizer: Any) -> None:
         # Lightning calls this after unscaling fp16 gradients, so the clip sees true norms.

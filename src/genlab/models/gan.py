@@ -159,9 +159,7 @@ class GAN(GenerativeModel):
                 fake = self.generator(self.noise(batch_size))
             with self.toggled_optimizer(opt_d):
                 d_loss, logs = self.discriminator_loss(real_batch, fake)
-                opt_d.zero_grad(set_to_none=True)
-                self.manual_backward(d_loss)
-                opt_d.step()
+                self.optimize(opt_d, d_loss)
             self.record(logs)
 
         with self.toggled_optimizer(opt_g):
@@ -173,9 +171,7 @@ class GAN(GenerativeModel):
                 g_loss = self.loss.generator(fake_scores, real_scores)
             else:
                 g_loss = self.loss.generator(fake_scores)
-            opt_g.zero_grad(set_to_none=True)
-            self.manual_backward(g_loss)
-            opt_g.step()
+            self.optimize(opt_g, g_loss)
         if self.generator_ema is not None:
             self.update_ema()
         self.record({"train/g_loss": g_loss})

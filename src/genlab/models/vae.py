@@ -78,9 +78,7 @@ class VAE(GenerativeModel):
     def training_iteration(self, real: Tensor) -> None:
         opt = self.optimizers()
         values = self.losses(real[0])
-        opt.zero_grad(set_to_none=True)
-        self.manual_backward(values["loss"])
-        opt.step()
+        self.optimize(opt, values["loss"])
         record = {f"train/{k}": v for k, v in values.items()}
         record["train/sigma"] = self.log_sigma.exp()
         self.record(record)
