@@ -77,6 +77,7 @@ def _trainer(strategy: Any, precision: Any, profiler: Any, callbacks: list) -> A
 
 def test_the_wrapped_path_is_kept_where_lightning_adds_something() -> None:
     module = GenerativeModel(latent_dim=2, seed=0, clip_norms=[None])
+
     def single() -> SingleDeviceStrategy:
         return SingleDeviceStrategy(device=torch.device("cpu"))
 
