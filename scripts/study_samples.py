@@ -35,7 +35,7 @@ def main() -> None:
     if not jobs:
         raise SystemExit(f"no job of seed {args.seed} with a samples.png under {args.sweep}")
     rows = math.ceil(len(jobs) / args.columns)
-    fig, axes = plt.subplots(rows, args.columns, figsize=(3 * args.columns, 3.2 * rows))
+    fig, axes = plt.subplots(rows, args.columns, figsize=(3 * args.columns, 3.5 * rows))
     for ax in axes.flat:
         ax.axis("off")
     for ax, job in zip(axes.flat, jobs, strict=False):
