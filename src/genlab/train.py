@@ -25,7 +25,7 @@ from genlab.run.hydra_job import HydraJob, current_job
 from genlab.run.preemption import RunPreempted
 from genlab.run.resume import Resume, prepare_resume
 from genlab.run.run_record import RunRecord, failure_fields, read_summary, start_record
-from genlab.run.sweep_job import JobAction, plan_job, previous_seed
+from genlab.run.sweep_job import RESOLVED_CONFIG, JobAction, plan_job, previous_seed
 from genlab.run.task import run_task, swept_value
 from genlab.run.threads import configure_threads
 from genlab.run.train_help import help_text, wants_plain_help
@@ -68,7 +68,7 @@ def train(cfg: DictConfig) -> float | None:
     seed = resolve_seed(cfg)
     run_dir.mkdir(parents=True, exist_ok=True)
     resolved = run_config(cfg)
-    (run_dir / "resolved_config.yaml").write_text(OmegaConf.to_yaml(resolved))
+    (run_dir / RESOLVED_CONFIG).write_text(OmegaConf.to_yaml(resolved))
     record = start_record(cfg, seed, job, resume, num_threads, code_dir=CONF_DIR.parent)
     purge_step = resume.iteration + 1 if resume else (0 if reused_folder else None)
     try:

@@ -53,7 +53,7 @@ def differing_keys(previous: DictConfig, current: DictConfig) -> list[str]:
     """The dotted keys whose resolved values differ between a folder's resolved_config.yaml
     (`previous`) and the config of a run about to use that folder (`current`), sorted; folders
     and WHERE_AND_HOW do not count."""
-    ignored = ("paths.", *(f"{key}" for key in WHERE_AND_HOW))
+    ignored = ("paths.", *WHERE_AND_HOW)
 
     def flat(cfg: DictConfig) -> dict[str, Any]:
         items = _flat(OmegaConf.to_container(run_config(cfg)))
