@@ -379,3 +379,20 @@ def test_stacked_digits_trains_and_logs_every_metric(run_train) -> None:
         assert events.Scalars(f"metrics/{name}")[-1].value == pytest.approx(
             summary[f"metrics/{name}"], rel=1e-6
         )
+
+
+def test_suites_name_the_data_they_need(tmp_path: Path) -> None:
+    from genlab.data.toy import GaussianMixtureDataModule
+    from genlab.metrics.suites import CoverageSuite
+
+    digits = DigitsDataModule("digits", 0, 64, 0, [1, 8, 8], True)
+    assert digits.capability("mixture") is None
+    with pytest.raises(GenlabError, match="metrics=coverage needs a 2-D Gaussian mixture"):
+        CoverageSuite(3.0, 100).setup(digits, tmp_path)
+    ring = GaussianMixtureDataModule("ring", 8, 1.0, None, 0.01, 500, "ring8", 0, 64, 0, [2], False)
+    assert ring.capability("mixture") is ring.mixture
+    with pytest.raises(ValueError, match="no data capability named 'labels'"):
+        ring.capability("labels")
+    suite = CoverageSuite(3.0, 100)
+    suite.setup(ring, tmp_path)
+    assert suite.score(suite.extract(ring.mixture.centres.repeat(4, 1)))["modes"] == 8

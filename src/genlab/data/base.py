@@ -21,6 +21,11 @@ class TensorDataModule(L.LightningDataModule):
 
     Subclasses implement `load()` and set `kind` ("points" for 2-D mixtures, "images").
     Data in model space is `stored * scale + offset` (images in [-1, 1]).
+
+    What metric suites may read: `name`, `seed`, `kind`, `labels` (after `setup()`), `items()`,
+    `reference_batch()`; and, only where a data set has it, one optional capability looked up
+    by name with `capability()`: `mixture` (the 2-D mixtures' `GaussianMixture2D`) or
+    `digit_set` (stacked digits: a callable returning the `DigitSet` each channel comes from).
     """
 
     kind: str = "points"
@@ -101,6 +106,12 @@ class TensorDataModule(L.LightningDataModule):
             shuffle=self.overfit_batches == 0,
             start=self.completed_iterations,
         )
+
+    def capability(self, name: str) -> object | None:
+        """The optional capability `name` (see the class docstring), or None where absent."""
+        if name not in ("mixture", "digit_set"):
+            raise ValueError(f"no data capability named {name!r}")
+        return getattr(self, name, None)
 
     def items(self, index: torch.Tensor | slice = slice(None)) -> torch.Tensor:
         """Stored items (all, or those at `index`) in model space, as float32 on the CPU."""

@@ -59,7 +59,7 @@ class CoverageSuite(MetricSuite):
         self.num_real_samples = num_real_samples
 
     def setup(self, datamodule: Any, cache_dir: str | Path) -> None:
-        mixture = getattr(datamodule, "mixture", None)
+        mixture = datamodule.capability("mixture")
         if mixture is None:
             raise ConfigError(
                 f"metrics=coverage needs a 2-D Gaussian mixture (data=ring8 or grid25), not"
@@ -321,7 +321,7 @@ class StackedDigitsSuite(EvaluatorSuite):
     num_modes = 1000
 
     def setup(self, datamodule: Any, cache_dir: str | Path) -> None:
-        digit_set = getattr(datamodule, "digit_set", None)
+        digit_set = datamodule.capability("digit_set")
         if digit_set is None:
             raise ConfigError(
                 f"metrics=stacked_digits / stacked_mnist need stacked digits (data=stacked_digits"
