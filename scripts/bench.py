@@ -4,9 +4,15 @@ For each case the same nets (instantiated from genlab's own config), optimisers,
 device-resident data run (a) as a minimal hand-written PyTorch loop and (b) as `genlab-train`
 with its default callbacks, loggers and logging cadence (metrics off: they are timed on their
 own below), interleaved A B A B in fresh processes. Both sides are timed over the training loop
-only, from the first iteration to the end, warm-up included. Also measured: `genlab-train
---help`, start-up to the first iteration against `import lightning`, samples/s of each metric,
-and the share of a default run's wall time spent on metrics. Writes bench.json.
+only, from the first iteration to the end, warm-up included. The study case times whole
+processes instead: a 2-arm x 2-seed ring8 sweep (`genlab-train -m`, one process) against the
+same four trainings done one after another by the hand-written loop in one script. Also
+measured: `genlab-train --help`, start-up to the first iteration against `import lightning`,
+samples/s of each metric, and the share of a default run's wall time spent on metrics. Writes
+bench.json.
+
+    python scripts/bench.py [--cases gan_mlp ...] [--repeats 3] [--no-metrics] [--no-study]
+    python scripts/bench.py --device cuda   # on a GPU: every case in bf16-mixed and 16-mixed
 """
 
 from __future__ import annotations
@@ -116,7 +122,8 @@ def real_batches(data, batch_size: int) -> Callable[[], object]:  # noqa: ANN001
 
     def next_batch():  # noqa: ANN202
         if state["order"] is None or state["next"] == per_epoch:
-            state["order"], state["next"] = torch.randperm(data.shape[0]), 0
+            state["order"] = torch.randperm(data.shape[0], device=data.device)
+            state["next"] = 0
         start = state["next"] * batch_size
         state["next"] += 1
         return data[state["order"][start : start + batch_size]]
@@ -141,74 +148,101 @@ def plain_data(cfg):  # noqa: ANN001, ANN201 - DictConfig in, tensor out
     return torch.rand(6000, *data.shape, generator=generator) * 2 - 1  # images in [-1, 1]
 
 
-def plain_loop(case: Case, scratch: Path) -> float:
-    """Iterations/s of a minimal PyTorch loop with genlab's nets and optimiser settings."""
+def plain_loop(case: Case, scratch: Path, precision: str = "32-true", device: str = "cpu") -> float:
+    """Iterations/s of a minimal PyTorch loop with genlab's nets and optimiser settings: data
+    and nets on `device`; under bf16-mixed / 16-mixed the forward passes in autocast, and for
+    16-mixed one GradScaler for every optimizer (as Lightning does)."""
     import torch
     import torch.nn.functional as F
     from hydra.utils import instantiate
 
     cfg = compose([*case.overrides, *data_overrides(case, scratch)])
-    torch.manual_seed(0)
-    data = plain_data(cfg)
+    torch.manual_seed(int(cfg.seed))
+    data = plain_data(cfg).to(device)
     next_batch = real_batches(data, int(cfg.data.batch_size))
     batch, zdim = int(cfg.data.batch_size), int(cfg.model.latent_dim)
+    autocast_dtype = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(precision)
+    scaler = torch.amp.GradScaler(device) if precision == "16-mixed" else None
+
+    def autocast():  # noqa: ANN202
+        return torch.autocast(device, dtype=autocast_dtype, enabled=autocast_dtype is not None)
+
+    def step(opt, loss) -> None:  # noqa: ANN001
+        opt.zero_grad(set_to_none=True)
+        if scaler is None:
+            loss.backward()
+            opt.step()
+        else:
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
 
     def adam(params, spec):  # noqa: ANN001, ANN202
         return torch.optim.Adam(params, lr=spec.lr, betas=tuple(spec.get("betas", (0.9, 0.999))))
 
     if cfg.model._target_.endswith("VAE"):
-        enc, dec = instantiate(cfg.net.encoder), instantiate(cfg.net.decoder)
+        enc, dec = instantiate(cfg.net.encoder).to(device), instantiate(cfg.net.decoder).to(device)
         opt = adam([*enc.parameters(), *dec.parameters()], cfg.model.optimizer)
         log_sigma = math.log(cfg.model.sigma)
 
         def iteration() -> None:
             x = next_batch()
-            mu, logvar = enc(x)
-            z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
-            nll = 0.5 * (x - dec(z)).pow(2) / math.exp(2 * log_sigma) + log_sigma
-            nll = (nll + 0.5 * math.log(2 * math.pi)).flatten(1).sum(1).mean()
-            kl = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(1).mean()
-            opt.zero_grad(set_to_none=True)
-            (nll + cfg.model.beta * kl).backward()
-            opt.step()
+            with autocast():
+                mu, logvar = enc(x)
+                z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+                nll = 0.5 * (x - dec(z)).pow(2) / math.exp(2 * log_sigma) + log_sigma
+                nll = (nll + 0.5 * math.log(2 * math.pi)).flatten(1).sum(1).mean()
+                kl = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(1).mean()
+            step(opt, nll + cfg.model.beta * kl)
 
     else:
         wgan = cfg.model._target_.endswith("WGANGP")
-        g = instantiate(cfg.net.generator)
-        d = instantiate(cfg.net.critic if wgan else cfg.net.discriminator)
+        g = instantiate(cfg.net.generator).to(device)
+        d = instantiate(cfg.net.critic if wgan else cfg.net.discriminator).to(device)
         opt_g = adam(g.parameters(), cfg.model.optimizer_g)
         opt_d = adam(d.parameters(), cfg.model.optimizer_d)
         d_steps = int(cfg.model.n_critic if wgan else cfg.model.d_steps)
+        loss_name = None if wgan else str(cfg.model.loss)
+        if loss_name not in (None, "ns", "lsgan"):
+            raise ValueError(f"the plain loop has the ns and lsgan losses, not {loss_name}")
 
         def d_loss(real, fake):  # noqa: ANN001, ANN202
-            if not wgan:
+            if loss_name == "ns":
                 return F.softplus(-d(real)).mean() + F.softplus(d(fake)).mean()
-            alpha = torch.rand(real.shape[0], *([1] * (real.dim() - 1)))
+            if loss_name == "lsgan":
+                return 0.5 * ((d(real) - 1).pow(2).mean() + d(fake).pow(2).mean())
+            alpha = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), device=device)
             mixed = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
             (grad,) = torch.autograd.grad(d(mixed).sum(), mixed, create_graph=True)
             gp = (grad.flatten(1).norm(2, dim=1) - 1).pow(2).mean()
             return d(fake).mean() - d(real).mean() + cfg.model.gp_lambda * gp
 
+        def g_loss(score):  # noqa: ANN001, ANN202
+            if wgan:
+                return -score.mean()
+            if loss_name == "lsgan":
+                return 0.5 * (score - 1).pow(2).mean()
+            return F.softplus(-score).mean()
+
         def iteration() -> None:
             for _ in range(d_steps):
                 real = next_batch()
-                with torch.no_grad():
-                    fake = g(torch.randn(batch, zdim))
-                loss = d_loss(real, fake)
-                opt_d.zero_grad(set_to_none=True)
-                loss.backward()
-                opt_d.step()
+                with autocast():
+                    with torch.no_grad():
+                        fake = g(torch.randn(batch, zdim, device=device))
+                    loss = d_loss(real, fake)
+                step(opt_d, loss)
             d.requires_grad_(False)  # as genlab's toggled optimiser: no D gradients in G's step
-            score = d(g(torch.randn(batch, zdim)))
-            loss = -score.mean() if wgan else F.softplus(-score).mean()
-            opt_g.zero_grad(set_to_none=True)
-            loss.backward()
-            opt_g.step()
+            with autocast():
+                loss = g_loss(d(g(torch.randn(batch, zdim, device=device))))
+            step(opt_g, loss)
             d.requires_grad_(True)
 
     started = time.perf_counter()
     for _ in range(case.iterations):
         iteration()
+    if device == "cuda":
+        torch.cuda.synchronize()
     return case.iterations / (time.perf_counter() - started)
 
 
@@ -236,25 +270,96 @@ def genlab_train(args: list[str], cwd: Path) -> tuple[dict, float]:
     return summary, wall
 
 
-def genlab_rate(case: Case, scratch: Path) -> tuple[float, float]:
+def device_overrides(precision: str, device: str) -> list[str]:
+    return (["trainer=gpu"] if device == "cuda" else []) + [f"trainer.precision={precision}"]
+
+
+def genlab_rate(
+    case: Case, scratch: Path, precision: str = "32-true", device: str = "cpu"
+) -> tuple[float, float]:
     """(iterations/s of genlab's training loop, seconds from launch to the first iteration)."""
     summary, _ = genlab_train(
         [*case.overrides, *data_overrides(case, scratch), *QUIET, "metrics=none"]
-        + [f"iterations={case.iterations}"],
+        + [f"iterations={case.iterations}", *device_overrides(precision, device)],
         scratch,
     )
     first = datetime.fromisoformat(summary["train_started_at"]).timestamp()
     return summary["iterations_per_second"], first - summary["_launched_unix"]
 
 
-def in_fresh_process(case: Case, scratch: Path) -> float:
-    out = subprocess.run(
-        [sys.executable, __file__, "--plain", case.name, "--scratch", str(scratch)],
+def in_fresh_process(
+    case: Case, scratch: Path, precision: str = "32-true", device: str = "cpu"
+) -> float:
+    command = [sys.executable, __file__, "--plain", case.name, "--scratch", str(scratch)]
+    command += ["--precision", precision, "--device", device]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    return float(out.strip().splitlines()[-1])
+
+
+# --- a study: arms x seeds, as a Hydra sweep and as the hand-written loop in sequence ----------
+@dataclass(frozen=True)
+class StudyCase:
+    name: str
+    arms: tuple[str, ...]  # fix=<arm>
+    seeds: tuple[int, ...]
+    iterations: int
+    base: tuple[str, ...] = ("data=ring8", "model=gan")
+    notes: str = ""
+
+    def jobs(self) -> list[Case]:
+        return [
+            Case(f"{self.name}/{arm}/{seed}", [*self.base, f"fix={arm}", f"seed={seed}"], 0, 0.0)
+            for arm in self.arms
+            for seed in self.seeds
+        ]
+
+    def sweep_overrides(self) -> list[str]:
+        return [*self.base, f"fix={','.join(self.arms)}", f"seed={','.join(map(str, self.seeds))}"]
+
+
+STUDY = StudyCase(
+    "study_ring8",
+    ("vanilla", "lsgan"),
+    (0, 1),
+    1000,
+    notes="ring8 GAN, fix=vanilla,lsgan x seed=0,1, 1,000 iterations each, metrics off",
+)
+
+
+def plain_study(study: StudyCase, scratch: Path) -> None:
+    """The study's jobs one after another in this process, as a hand-written script would."""
+    from dataclasses import replace
+
+    for job in study.jobs():
+        plain_loop(replace(job, iterations=study.iterations), scratch)
+
+
+def study_walls(study: StudyCase, scratch: Path, index: int) -> tuple[float, float]:
+    """(wall seconds of the hand-written study in a fresh process, of `genlab-train -m`)."""
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, __file__, "--plain-study", "--scratch", str(scratch)],
+        capture_output=True,
+        check=True,
+    )
+    plain = time.perf_counter() - started
+    sweep_dir = scratch / "study" / str(index)
+    started = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-m", "genlab.train", "-m", *study.sweep_overrides()]
+        + [f"iterations={study.iterations}", "metrics=none", *QUIET]
+        + [f"paths.root_dir={scratch}", f"hydra.sweep.dir={sweep_dir}"],
+        cwd=scratch,
         capture_output=True,
         text=True,
-        check=True,
-    ).stdout
-    return float(out.strip().splitlines()[-1])
+        env={**os.environ, "MPLBACKEND": "Agg"},
+    )
+    genlab = time.perf_counter() - started
+    summaries = list(sweep_dir.glob("*/summary.json"))
+    completed = [json.loads(f.read_text())["status"] == "completed" for f in summaries]
+    if result.returncode != 0 or len(completed) != len(study.jobs()) or not all(completed):
+        raise RuntimeError(f"the study sweep failed:\n{result.stderr[-3000:]}")
+    return plain, genlab
 
 
 def wall_time(command: list[str], repeats: int) -> list[float]:
@@ -336,33 +441,65 @@ class Report:
     extras: dict = field(default_factory=dict)
 
 
-def run(cases: list[Case], repeats: int, scratch: Path, metrics: bool) -> Report:
+def case_row(case: Case, repeats: int, scratch: Path, precision: str, device: str) -> dict:
+    plain, genlab, startups, ratios = [], [], [], []
+    for _ in range(repeats):  # interleaved A B A B
+        plain.append(in_fresh_process(case, scratch, precision, device))
+        rate, startup = genlab_rate(case, scratch, precision, device)
+        genlab.append(rate)
+        startups.append(startup)
+        ratios.append(genlab[-1] / plain[-1])
+    on_cpu = device == "cpu"
+    return {
+        "case": case.name if on_cpu else f"{case.name} {device} {precision}",
+        "notes": case.notes,
+        "iterations": case.iterations,
+        "plain_it_s": summarise(plain),
+        "genlab_it_s": summarise(genlab),
+        "ratio": summarise(ratios),
+        "target": case.target if on_cpu else None,  # the promise is the 2-core CPU's
+        "startup_s": summarise(startups),
+    }
+
+
+def study_row(study: StudyCase, repeats: int, scratch: Path) -> dict:
+    plain, genlab, ratios = [], [], []
+    for index in range(repeats):
+        plain_s, genlab_s = study_walls(study, scratch, index)
+        plain.append(plain_s)
+        genlab.append(genlab_s)
+        ratios.append(plain_s / genlab_s)
+    return {
+        "case": study.name,
+        "notes": study.notes,
+        "plain_wall_s": summarise(plain),
+        "genlab_wall_s": summarise(genlab),
+        "ratio": summarise(ratios),
+    }
+
+
+def run(
+    cases: list[Case], repeats: int, scratch: Path, metrics: bool, study: bool, device: str
+) -> Report:
     report = Report()
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores")
+    precisions = ["32-true"] if device == "cpu" else ["bf16-mixed", "16-mixed"]
     for case in cases:
-        plain, genlab, startups, ratios = [], [], [], []
-        for _ in range(repeats):  # interleaved A B A B
-            plain.append(in_fresh_process(case, scratch))
-            rate, startup = genlab_rate(case, scratch)
-            genlab.append(rate)
-            startups.append(startup)
-            ratios.append(genlab[-1] / plain[-1])
-        row = {
-            "case": case.name,
-            "notes": case.notes,
-            "iterations": case.iterations,
-            "plain_it_s": summarise(plain),
-            "genlab_it_s": summarise(genlab),
-            "ratio": summarise(ratios),
-            "target": case.target,
-            "startup_s": summarise(startups),
-        }
-        report.rows.append(row)
+        for precision in precisions:
+            row = case_row(case, repeats, scratch, precision, device)
+            report.rows.append(row)
+            print(
+                f"{row['case']:12s} plain {row['plain_it_s']['median']:8.1f} it/s   genlab"
+                f" {row['genlab_it_s']['median']:8.1f} it/s   ratio {row['ratio']['median']:.3f}"
+                f" (min {row['ratio']['min']:.3f}, max {row['ratio']['max']:.3f})",
+                flush=True,
+            )
+    if study:
+        row = study_row(STUDY, repeats, scratch)
+        report.extras["study"] = row
         print(
-            f"{case.name:12s} plain {row['plain_it_s']['median']:8.1f} it/s   genlab"
-            f" {row['genlab_it_s']['median']:8.1f} it/s   ratio {row['ratio']['median']:.3f}"
-            f" (min {row['ratio']['min']:.3f}, max {row['ratio']['max']:.3f}; target"
-            f" >= {case.target})",
+            f"{STUDY.name}: hand-written {row['plain_wall_s']['median']:.1f} s, genlab-train -m"
+            f" {row['genlab_wall_s']['median']:.1f} s wall, ratio {row['ratio']['median']:.3f}",
             flush=True,
         )
     bin_dir = Path(sys.executable).parent
@@ -391,12 +528,22 @@ def print_table(report: Report) -> None:
     print("|---|---:|---:|---:|---:|")
     for row in report.rows:
         ratio = row["ratio"]
+        target = f">= {row['target']}" if row["target"] is not None else "-"
         print(
             f"| {row['case']} ({row['notes']}) | {row['plain_it_s']['median']:.1f} |"
             f" {row['genlab_it_s']['median']:.1f} | {ratio['median']:.3f}"
-            f" ({ratio['min']:.3f}-{ratio['max']:.3f}) | >= {row['target']} |"
+            f" ({ratio['min']:.3f}-{ratio['max']:.3f}) | {target} |"
         )
     extras = report.extras
+    study = extras.get("study")
+    if study:
+        ratio = study["ratio"]
+        print(
+            f"\n| study | hand-written loop, wall s | genlab-train -m, wall s | ratio median"
+            f" (min-max) |\n|---|---:|---:|---:|\n| {study['case']} ({study['notes']}) |"
+            f" {study['plain_wall_s']['median']:.1f} | {study['genlab_wall_s']['median']:.1f} |"
+            f" {ratio['median']:.3f} ({ratio['min']:.3f}-{ratio['max']:.3f}) |"
+        )
     print(f"\ngenlab-train --help: {extras['help_s']['median']:.2f} s (target <= 1 s)")
     lightning = extras["import_lightning_s"]["median"]
     startup = extras["startup_to_first_iteration_s"]
@@ -420,16 +567,40 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cases", nargs="+", choices=list(CASES_BY_NAME), default=None)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-metrics", action="store_true", help="skip the metric timings")
+    parser.add_argument("--no-study", action="store_true", help="skip the study-level case")
+    parser.add_argument(
+        "--device",
+        choices=["cpu", "cuda"],
+        default="cpu",
+        help="cuda: every case on the GPU in bf16-mixed and 16-mixed, data on the device",
+    )
     parser.add_argument("--out", type=Path, default=REPO / "bench.json")
     parser.add_argument("--plain", choices=list(CASES_BY_NAME), help=argparse.SUPPRESS)
     parser.add_argument("--scratch", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--precision", default="32-true", help=argparse.SUPPRESS)
+    parser.add_argument("--plain-study", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.plain:
-        print(plain_loop(CASES_BY_NAME[args.plain], args.scratch))
+        print(plain_loop(CASES_BY_NAME[args.plain], args.scratch, args.precision, args.device))
         return
+    if args.plain_study:
+        plain_study(STUDY, args.scratch)
+        return
+    if args.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            parser.error("--device cuda: torch sees no CUDA device on this machine")
     cases = [CASES_BY_NAME[n] for n in args.cases] if args.cases else CASES
     with tempfile.TemporaryDirectory(prefix="genlab-bench-") as tmp:
-        report = run(cases, args.repeats, Path(tmp), metrics=not args.no_metrics)
+        report = run(
+            cases,
+            args.repeats,
+            Path(tmp),
+            metrics=not args.no_metrics and args.device == "cpu",
+            study=not args.no_study and args.device == "cpu",
+            device=args.device,
+        )
     print_table(report)
     payload = {
         "machine": {

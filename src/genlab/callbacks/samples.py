@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,27 +15,41 @@ from genlab.callbacks.iteration import IterationCallback
 from genlab.models.base import GenerativeModel
 
 
-def scatter_figure(real: torch.Tensor, fake: torch.Tensor, title: str) -> Any:
-    """Generated 2-D points over the real mixture, on the real data's extent."""
-    import matplotlib
+class ScatterCanvas:
+    """Generated 2-D points over the real mixture, on the real data's extent, as an RGB image.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    One figure serves a whole run: the real points, axes and legend are set up once and each
+    picture only moves the generated points and the title (a new figure per picture cost about
+    three times the drawing itself)."""
 
-    fig, ax = plt.subplots(figsize=(4.5, 4.5), dpi=100)
-    ax.scatter(real[:, 0], real[:, 1], s=4, c="0.7", label="real", linewidths=0)
-    ax.scatter(
-        fake[:, 0], fake[:, 1], s=4, c="tab:blue", alpha=0.6, label="generated", linewidths=0
-    )
-    lo, hi = real.min(dim=0).values, real.max(dim=0).values
-    margin = 0.25 * (hi - lo).max().item() + 1e-3
-    ax.set_xlim(lo[0].item() - margin, hi[0].item() + margin)
-    ax.set_ylim(lo[1].item() - margin, hi[1].item() + margin)
-    ax.set_aspect("equal")
-    ax.set_title(title)
-    ax.legend(loc="upper right", fontsize=7, markerscale=3)
-    fig.tight_layout()
-    return fig
+    def __init__(self, real: torch.Tensor) -> None:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        self.figure = Figure(figsize=(4.5, 4.5), dpi=100)
+        FigureCanvasAgg(self.figure)
+        self.axes = self.figure.add_subplot()
+        self.axes.scatter(real[:, 0], real[:, 1], s=4, c="0.7", label="real", linewidths=0)
+        self.generated = self.axes.scatter(
+            np.empty((0, 2)), np.empty((0, 2)), s=4, c="tab:blue", alpha=0.6, linewidths=0
+        )
+        self.generated.set_label("generated")
+        lo, hi = real.min(dim=0).values, real.max(dim=0).values
+        margin = 0.25 * (hi - lo).max().item() + 1e-3
+        self.axes.set_xlim(lo[0].item() - margin, hi[0].item() + margin)
+        self.axes.set_ylim(lo[1].item() - margin, hi[1].item() + margin)
+        self.axes.set_aspect("equal")
+        self.axes.set_title("iteration 0")
+        self.axes.legend(loc="upper right", fontsize=7, markerscale=3)
+        self.figure.tight_layout()
+
+    def render(self, fake: torch.Tensor, title: str) -> torch.Tensor:
+        """The picture of `fake` (N, 2) as a (3, H, W) uint8 tensor."""
+        self.generated.set_offsets(fake.float().numpy())
+        self.axes.set_title(title)
+        self.figure.canvas.draw()
+        rgba = np.asarray(self.figure.canvas.buffer_rgba())
+        return torch.from_numpy(rgba[..., :3].copy()).permute(2, 0, 1)
 
 
 def image_grid(images: torch.Tensor, min_side: int, nrow: int = 8) -> torch.Tensor:
@@ -46,6 +61,28 @@ def image_grid(images: torch.Tensor, min_side: int, nrow: int = 8) -> torch.Tens
     if factor > 1:
         images = images.repeat_interleave(factor, dim=-1).repeat_interleave(factor, dim=-2)
     return make_grid(images.clamp(-1, 1), nrow=nrow, normalize=True, value_range=(-1, 1))
+
+
+def save_picture(picture: torch.Tensor, path: Path) -> None:
+    """Write a (3, H, W) picture, uint8 or float in [0, 1], as a PNG."""
+    if picture.dtype == torch.uint8:
+        from PIL import Image
+
+        Image.fromarray(picture.permute(1, 2, 0).numpy()).save(path)
+    else:
+        from torchvision.utils import save_image
+
+        save_image(picture, path)
+
+
+@dataclass(frozen=True)
+class RenderedSamples:
+    """One iteration's pictures ((C, H, W) tensors by TensorBoard tag) and, for 2-D data, the
+    generated points they show."""
+
+    iteration: int
+    pictures: dict[str, torch.Tensor]
+    points: torch.Tensor | None
 
 
 class SampleLogger(IterationCallback):
@@ -67,6 +104,8 @@ class SampleLogger(IterationCallback):
         self.min_image_side = min_image_side
         self.num_points = num_points
         self.output_dir = Path(output_dir)
+        self._canvas: ScatterCanvas | None = None
+        self._last: RenderedSamples | None = None
 
     @staticmethod
     def _tensorboard(trainer: L.Trainer) -> Any:
@@ -75,18 +114,23 @@ class SampleLogger(IterationCallback):
                 return logger.experiment
         return None
 
-    def _points(
-        self, trainer: L.Trainer, module: GenerativeModel
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Real 2-D points and generated ones from the fixed evaluation noise, on the CPU."""
-        fake = module.sample(self.num_points, module.eval_noise(self.num_points)).cpu()
-        return trainer.datamodule.reference_batch(self.num_points), fake
+    def _generated_points(self, module: GenerativeModel) -> torch.Tensor:
+        """Generated 2-D points from the fixed evaluation noise, on the CPU."""
+        return module.sample(self.num_points, module.eval_noise(self.num_points)).cpu()
 
-    def _pictures(self, trainer: L.Trainer, module: GenerativeModel) -> dict[str, Any]:
+    def on_train_start(self, trainer: L.Trainer, pl_module: Any) -> None:
+        # the figure is set up before training (fixed per-run work, off the training loop)
+        if trainer.is_global_zero and trainer.datamodule.kind == "points":
+            self._canvas = ScatterCanvas(trainer.datamodule.reference_batch(self.num_points))
+
+    def _render(self, trainer: L.Trainer, module: GenerativeModel) -> RenderedSamples:
         datamodule = trainer.datamodule
-        title = f"iteration {module.iteration}"
         if datamodule.kind == "points":
-            return {"samples/scatter": scatter_figure(*self._points(trainer, module), title)}
+            if self._canvas is None:
+                self._canvas = ScatterCanvas(datamodule.reference_batch(self.num_points))
+            points = self._generated_points(module)
+            picture = self._canvas.render(points, f"iteration {module.iteration}")
+            return RenderedSamples(module.iteration, {"samples/scatter": picture}, points)
         pictures = {
             "samples/grid": image_grid(
                 module.sample(self.num_images, module.eval_noise(self.num_images)).cpu(),
@@ -97,37 +141,27 @@ class SampleLogger(IterationCallback):
             real = datamodule.reference_batch(self.num_images // 2)
             pairs = torch.stack([real, module.reconstruct(real).cpu()], dim=1).flatten(0, 1)
             pictures["samples/reconstructions"] = image_grid(pairs, self.min_image_side)
-        return pictures
+        return RenderedSamples(module.iteration, pictures, None)
+
+    def _rendered(self, trainer: L.Trainer, module: GenerativeModel) -> RenderedSamples:
+        """This iteration's pictures: those just logged, else newly rendered."""
+        if self._last is None or self._last.iteration != module.iteration:
+            self._last = self._render(trainer, module)
+        return self._last
 
     def on_iteration(self, trainer: L.Trainer, module: GenerativeModel) -> None:
         tensorboard = self._tensorboard(trainer)
         if not trainer.is_global_zero or tensorboard is None:
             return
-        for tag, picture in self._pictures(trainer, module).items():
-            if isinstance(picture, torch.Tensor):
-                tensorboard.add_image(tag, picture, global_step=module.iteration)
-            else:
-                tensorboard.add_figure(tag, picture, global_step=module.iteration, close=True)
+        for tag, picture in self._rendered(trainer, module).pictures.items():
+            tensorboard.add_image(tag, picture, global_step=module.iteration)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: Any) -> None:
         super().on_train_end(trainer, pl_module)
         if not trainer.is_global_zero or trainer.fast_dev_run:
             return
+        rendered = self._rendered(trainer, pl_module)
         self.output_dir.mkdir(parents=True, exist_ok=True)
-        path = self.output_dir / "samples.png"
-        if trainer.datamodule.kind == "points":
-            # the same points as the picture, for genlab-compare's scatter grid
-            real, fake = self._points(trainer, pl_module)
-            np.save(self.output_dir / "samples.npy", fake.float().numpy())
-            picture = scatter_figure(real, fake, f"iteration {pl_module.iteration}")
-        else:
-            picture = next(iter(self._pictures(trainer, pl_module).values()))
-        if isinstance(picture, torch.Tensor):
-            from torchvision.utils import save_image
-
-            save_image(picture, path)
-        else:
-            import matplotlib.pyplot as plt
-
-            picture.savefig(path)
-            plt.close(picture)
+        if rendered.points is not None:  # the pictured points, for genlab-compare's scatter grid
+            np.save(self.output_dir / "samples.npy", rendered.points.float().numpy())
+        save_picture(next(iter(rendered.pictures.values())), self.output_dir / "samples.png")

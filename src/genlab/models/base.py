@@ -37,8 +37,9 @@ class GenerativeModel(L.LightningModule):
         self.seed = seed
         self.iteration = 0  # completed generator iterations
         self.run_state = RunState()  # what the run's callbacks share (genlab.models.run_state)
-        self._scalar_sums: dict[str, Tensor] = {}
-        self._scalar_counts: dict[str, int] = {}
+        # sums and counts of the scalars recorded together (by their names), since the last flush
+        self._scalar_sums: dict[tuple[str, ...], Tensor] = {}
+        self._scalar_counts: dict[tuple[str, ...], int] = {}
         self._restored_rng: dict[str, Any] | None = None
         self.direct_step = False  # decided at train start (genlab.models.step_path)
 
@@ -122,15 +123,17 @@ class GenerativeModel(L.LightningModule):
 
     # --- scalar records, flushed by genlab.callbacks.scalars.ScalarLogger -------------------
     def record(self, values: dict[str, Tensor]) -> None:
-        """Accumulate detached scalars on the device; no host sync per step."""
-        for name, value in values.items():
-            value = value.detach().float()
-            if name in self._scalar_sums:
-                self._scalar_sums[name] += value
-                self._scalar_counts[name] += 1
-            else:
-                self._scalar_sums[name] = value.clone()
-                self._scalar_counts[name] = 1
+        """Accumulate detached scalars on the device; no host sync per step. The values of one
+        call are summed as one stacked tensor (two kernels, whatever their number)."""
+        names = tuple(values)
+        stacked = torch.stack([v.detach().float() for v in values.values()])
+        sums = self._scalar_sums.get(names)
+        if sums is None:
+            self._scalar_sums[names] = stacked
+            self._scalar_counts[names] = 1
+        else:
+            sums += stacked
+            self._scalar_counts[names] += 1
 
     def pop_scalar_means(
         self, reduce: Callable[[Tensor], Tensor] | None = None
@@ -139,13 +142,18 @@ class GenerativeModel(L.LightningModule):
         the sums across ranks (every rank records the same names, in lockstep)."""
         if not self._scalar_sums:
             return {}
-        names = list(self._scalar_sums)
-        stacked = torch.stack([self._scalar_sums[n] for n in names])
-        sums = (reduce(stacked) if reduce is not None else stacked).tolist()
-        means = {n: s / self._scalar_counts[n] for n, s in zip(names, sums, strict=True)}
+        groups = list(self._scalar_sums)
+        flat = torch.cat([self._scalar_sums[g] for g in groups])
+        sums = iter((reduce(flat) if reduce is not None else flat).tolist())
+        totals: dict[str, float] = {}
+        counts: dict[str, int] = {}
+        for group in groups:  # a name recorded in several groups: mean over all its records
+            for name in group:
+                totals[name] = totals.get(name, 0.0) + next(sums)
+                counts[name] = counts.get(name, 0) + self._scalar_counts[group]
         self._scalar_sums.clear()
         self._scalar_counts.clear()
-        return means
+        return {name: totals[name] / counts[name] for name in totals}
 
     def parameters_finite(self) -> bool:
         """True when every parameter is finite (one host sync)."""
@@ -170,5 +178,10 @@ class GenerativeModel(L.LightningModule):
             self.run_state.load_state_dict(state["run_state"])
         else:  # checkpoints written before RunState
             self.run_state.load_state_dict({"logged": state["last_logged"]})
-        self._scalar_sums = dict(state["scalar_sums"])
-        self._scalar_counts = dict(state["scalar_counts"])
+        self._scalar_sums = {_record_key(k): v.reshape(-1) for k, v in state["scalar_sums"].items()}
+        self._scalar_counts = {_record_key(k): v for k, v in state["scalar_counts"].items()}
+
+
+def _record_key(key: str | tuple[str, ...]) -> tuple[str, ...]:
+    # checkpoints written before records were grouped keep one name per sum
+    return (key,) if isinstance(key, str) else tuple(key)
