@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -137,13 +138,21 @@ def read_curves(job: Job, tags: list[str]) -> dict[str, list[tuple[int, float]]]
         return {}
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+    # A resumed run re-logs the steps after its checkpoint; TensorBoard keeps those and drops
+    # the orphaned earlier ones, warning of "a TensorFlow restart" for each: expected here.
+    tensorboard_log = logging.getLogger("tensorboard")
     curves: dict[str, list[tuple[int, float]]] = {}
     for event_dir in event_dirs:
         events = EventAccumulator(
             str(event_dir),
             size_guidance={"scalars": 0, "images": 1, "tensors": 1, "histograms": 1},
         )
-        events.Reload()
+        level = tensorboard_log.level
+        tensorboard_log.setLevel(logging.ERROR)
+        try:
+            events.Reload()
+        finally:
+            tensorboard_log.setLevel(level)
         for tag in set(tags) & set(events.Tags()["scalars"]):
             points = [(e.step, e.value) for e in events.Scalars(tag) if math.isfinite(e.value)]
             curves.setdefault(tag, []).extend(points)
