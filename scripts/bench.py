@@ -389,33 +389,34 @@ def random_inception_state() -> dict:
 
 
 def metric_rates(scratch: Path) -> dict[str, dict[str, float]]:
-    """Samples/s of scoring generated samples with each metric suite (extract + score)."""
+    """Samples/s of scoring generated samples with each metric suite (extract + score), each
+    suite and data module built from genlab's own configs."""
     import torch
+    from hydra.utils import instantiate
 
-    from genlab.data.images import DigitsDataModule
-    from genlab.data.toy import GaussianMixtureDataModule
-    from genlab.metrics.suites import CoverageSuite, DomainSuite, InceptionSuite
+    def built(overrides: list[str]):  # noqa: ANN202 - (suite, data module), set up
+        cfg = compose([*overrides, f"paths.root_dir={scratch}"])
+        suite, datamodule = instantiate(cfg.metrics.suite), instantiate(cfg.data)
+        suite.setup(datamodule, scratch / "cache")
+        return suite
 
     def rate(suite, samples) -> float:  # noqa: ANN001
         started = time.perf_counter()
         suite.score(suite.extract(samples))
         return len(samples) / (time.perf_counter() - started)
 
-    ring = GaussianMixtureDataModule(
-        "ring", 8, 1.0, None, 0.01, 100_000, "ring8", 0, 256, 0, [2], False
-    )
-    coverage = CoverageSuite(3.0, 2500)
-    coverage.setup(ring, scratch)
-    digits = DigitsDataModule("digits", 0, 64, 0, [1, 8, 8], True)
-    domain = DomainSuite(600, 128, 1e-3, None, 10, 500)
-    domain.setup(digits, scratch / "cache")
+    coverage = built(["data=ring8", "metrics=coverage"])
+    domain = built(["data=digits", "metrics=domain"])
     # Inception with random weights in torch-fidelity's architecture: the timing is the
     # protocol's (resize to 299, 2048-d features), the values are meaningless.
     weights = scratch / "inception-random.pth"
     if not weights.exists():
         torch.save(random_inception_state(), weights)
-    fid = InceptionSuite(str(weights), 32, 2, 10, 16, 16)
-    fid.setup(digits, scratch / "cache")
+    fid = built(
+        ["data=digits", "metrics=inception", f"metrics.inception_weights={weights}"]
+        + ["metrics.suite.num_real_samples=32", "metrics.suite.kid_subsets=2"]
+        + ["metrics.suite.kid_subset_size=16"]
+    )
     return {
         "coverage (ring8, 2,500 points)": {"samples_per_s": rate(coverage, torch.randn(2500, 2))},
         "domain FID/IS (digits classifier)": {
