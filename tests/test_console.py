@@ -9,7 +9,7 @@ from pathlib import Path
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
-from conftest import genlab_env
+from conftest import compose_config, genlab_env
 
 
 def test_a_run_prints_each_line_once_and_ends_with_its_metrics(tmp_path: Path) -> None:
@@ -71,3 +71,15 @@ def test_hparams_hold_the_chosen_settings_and_the_final_metrics(run_train) -> No
     experiment = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/experiment"])
     metrics = {info.name.tag for info in experiment.experiment.metric_infos}
     assert {"hparams/metrics/modes", "hparams/metrics/high_quality"} <= metrics
+
+
+def test_only_genlab_draws_a_progress_bar(tmp_path: Path) -> None:
+    from genlab.callbacks.progress import IterationProgressBar
+    from genlab.run.build import build
+
+    quick = [f"paths.root_dir={tmp_path}", "iterations=4", "trainer.enable_model_summary=false"]
+    cfg = compose_config(tmp_path / "bar", quick)
+    assert isinstance(build(cfg, seed=0)[2].progress_bar_callback, IterationProgressBar)
+    # without genlab's bar Lightning would add its epoch bar ("Epoch 0/-2", batches for its)
+    cfg = compose_config(tmp_path / "none", [*quick, "callbacks=none"])
+    assert build(cfg, seed=0)[2].progress_bar_callback is None

@@ -76,6 +76,7 @@ def build(
     """Seed, then instantiate (datamodule, model, trainer) from a checked config."""
     import lightning as L
     from hydra.utils import instantiate
+    from lightning.pytorch.callbacks import ProgressBar
 
     from genlab.callbacks.iteration import IterationCallback
     from genlab.callbacks.preemption import PreemptionCheckpoint
@@ -114,9 +115,12 @@ def build(
         if any(True for _ in child.parameters())
     ]
     log.info("%s: %s", type(model).__name__, "; ".join(sizes))
+    # Lightning's own bar counts epochs and batches, not iterations: without genlab's
+    # (callbacks=none), no bar at all
+    has_bar = any(isinstance(c, ProgressBar) for c in callbacks)
     trainer = instantiate(
         cfg.trainer,
-        enable_progress_bar=show_bar,
+        enable_progress_bar=show_bar and has_bar,
         strategy=choose_strategy(cfg.trainer.get("strategy", "auto"), multirun),
         callbacks=callbacks,
         logger=instantiate_loggers(cfg, tensorboard_purge_step) or False,
