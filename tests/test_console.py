@@ -80,6 +80,6 @@ def test_only_genlab_draws_a_progress_bar(tmp_path: Path) -> None:
     quick = [f"paths.root_dir={tmp_path}", "iterations=4", "trainer.enable_model_summary=false"]
     cfg = compose_config(tmp_path / "bar", quick)
     assert isinstance(build(cfg, seed=0)[2].progress_bar_callback, IterationProgressBar)
-    # without genlab's bar Lightning would add its epoch bar ("Epoch 0/-2", batches for its)
+    # without genlab's bar, Lightning would add its own ("Epoch 0/-2", counting batches)
     cfg = compose_config(tmp_path / "none", [*quick, "callbacks=none"])
     assert build(cfg, seed=0)[2].progress_bar_callback is None
