@@ -394,7 +394,7 @@ def metric_rates(scratch: Path) -> dict[str, dict[str, float]]:
     import torch
     from hydra.utils import instantiate
 
-    def built(overrides: list[str]):  # noqa: ANN202 - (suite, data module), set up
+    def built(overrides: list[str]):  # noqa: ANN202 - the suite, set up on its data module
         cfg = compose([*overrides, f"paths.root_dir={scratch}"])
         suite, datamodule = instantiate(cfg.metrics.suite), instantiate(cfg.data)
         suite.setup(datamodule, scratch / "cache")

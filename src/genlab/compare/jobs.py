@@ -141,21 +141,21 @@ def read_curves(job: Job, tags: list[str]) -> dict[str, list[tuple[int, float]]]
     # A resumed run re-logs the steps after its checkpoint; TensorBoard keeps those and drops
     # the orphaned earlier ones, warning of "a TensorFlow restart" for each: expected here.
     tensorboard_log = logging.getLogger("tensorboard")
+    level = tensorboard_log.level
+    tensorboard_log.setLevel(logging.ERROR)
     curves: dict[str, list[tuple[int, float]]] = {}
-    for event_dir in event_dirs:
-        events = EventAccumulator(
-            str(event_dir),
-            size_guidance={"scalars": 0, "images": 1, "tensors": 1, "histograms": 1},
-        )
-        level = tensorboard_log.level
-        tensorboard_log.setLevel(logging.ERROR)
-        try:
+    try:
+        for event_dir in event_dirs:
+            events = EventAccumulator(
+                str(event_dir),
+                size_guidance={"scalars": 0, "images": 1, "tensors": 1, "histograms": 1},
+            )
             events.Reload()
-        finally:
-            tensorboard_log.setLevel(level)
-        for tag in set(tags) & set(events.Tags()["scalars"]):
-            points = [(e.step, e.value) for e in events.Scalars(tag) if math.isfinite(e.value)]
-            curves.setdefault(tag, []).extend(points)
+            for tag in set(tags) & set(events.Tags()["scalars"]):
+                points = [(e.step, e.value) for e in events.Scalars(tag) if math.isfinite(e.value)]
+                curves.setdefault(tag, []).extend(points)
+    finally:
+        tensorboard_log.setLevel(level)
     return {tag: sorted(points) for tag, points in curves.items()}
 
 

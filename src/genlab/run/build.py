@@ -115,12 +115,11 @@ def build(
         if any(True for _ in child.parameters())
     ]
     log.info("%s: %s", type(model).__name__, "; ".join(sizes))
-    # Lightning's own bar counts epochs and batches, not iterations: without genlab's
-    # (callbacks=none), no bar at all
-    has_bar = any(isinstance(c, ProgressBar) for c in callbacks)
     trainer = instantiate(
         cfg.trainer,
-        enable_progress_bar=show_bar and has_bar,
+        # the bar in `callbacks` (none when show_bar is off, or with callbacks=none): Lightning's
+        # own would count epochs and batches, not iterations
+        enable_progress_bar=any(isinstance(c, ProgressBar) for c in callbacks),
         strategy=choose_strategy(cfg.trainer.get("strategy", "auto"), multirun),
         callbacks=callbacks,
         logger=instantiate_loggers(cfg, tensorboard_purge_step) or False,
