@@ -1,7 +1,8 @@
 """GPU check (run it on a machine with a GPU; not part of `make test`).
 
 For GAN, WGAN-GP and VAE on a DCGAN at 32x32 (CIFAR-10-shaped random data, held on the
-device) in 32-true, bf16-mixed and 16-mixed: iterations/s measured after a warm-up. Then the
+device, which is checked) in 32-true, bf16-mixed, 16-mixed and bf16-mixed with compile=true:
+iterations/s measured after a warm-up. Then the
 WGAN-GP gradient penalty under autocast vs float32 on the device (value and critic gradients),
 and a DDP run of genlab-train on every visible GPU (trainer=ddp; on --device cpu, trainer=ddp_cpu)
 with its ranks' weights compared. Prints tables; a few minutes on one GPU.
@@ -44,12 +45,15 @@ def fake_cifar10(root: Path, per_batch: int = 2000) -> None:
 
 
 class IterationClock:
-    """Times iterations after a warm-up."""
+    """Times the iterations after a warm-up (compilation, cuDNN's autotuning), from the first
+    batch end at or after `warmup`, and records the device the training batches were on."""
 
     def __init__(self, warmup: int) -> None:
         self.warmup = warmup
         self.started: float | None = None
+        self.start_iteration = 0
         self.iterations = 0
+        self.batch_devices: set[str] = set()
 
     def callback(self):
         import lightning as L
@@ -57,21 +61,27 @@ class IterationClock:
         clock = self
 
         class _Clock(L.Callback):
-            def on_train_batch_end(self, trainer, module, *args) -> None:
+            def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+                clock.batch_devices.add(batch.device.type)
                 if module.device.type == "cuda":
                     torch.cuda.synchronize()
-                if module.iteration == clock.warmup:
+                if clock.started is None and module.iteration >= clock.warmup:
                     clock.started = time.perf_counter()
+                    clock.start_iteration = module.iteration
                 clock.iterations = module.iteration
 
         return _Clock()
 
     def rate(self) -> float:
-        assert self.started is not None
-        return (self.iterations - self.warmup) / (time.perf_counter() - self.started)
+        assert self.started is not None and self.iterations > self.start_iteration
+        return (self.iterations - self.start_iteration) / (time.perf_counter() - self.started)
 
 
-def throughput(model: str, precision: str, iterations: int, device: str, data_root: Path) -> float:
+def throughput(
+    model: str, precision: str, iterations: int, device: str, data_root: Path, compiled: bool
+) -> float:
+    """genlab's iterations/s for one model and precision (compiled: compile=true), data on the
+    device (checked)."""
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
     from omegaconf import open_dict
@@ -97,13 +107,17 @@ def throughput(model: str, precision: str, iterations: int, device: str, data_ro
                 f"trainer.accelerator={'gpu' if device == 'cuda' else 'cpu'}",
                 "trainer.enable_progress_bar=false",
                 "trainer.enable_model_summary=false",
+                "iterations_per_batch=10",
+                f"compile={str(compiled).lower()}",
             ],
         )
     with open_dict(cfg):
         cfg.paths.output_dir = str(out)
-    clock = IterationClock(warmup=min(20, iterations // 4))
+    clock = IterationClock(warmup=min(50, iterations // 4))
     datamodule, module, trainer = build(cfg, seed=0, extra_callbacks=[clock.callback()])
     trainer.fit(module, datamodule=datamodule)
+    if clock.batch_devices != {device}:
+        raise AssertionError(f"training batches were on {clock.batch_devices}, not on {device}")
     return clock.rate()
 
 
@@ -161,17 +175,32 @@ def ddp_check(device: str, data_root: Path, iterations: int) -> str:
         "+callbacks.rank_weights._target_=genlab.callbacks.rank_weights.SaveRankWeights",
         f"+callbacks.rank_weights.dirpath={out / 'ranks'}",
     ]
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"))
+    source = str(Path(__file__).resolve().parents[1] / "src")
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join(filter(None, [source, os.environ.get("PYTHONPATH")]))
+    )
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
     if result.returncode != 0:
         return f"FAILED (exit {result.returncode}): {result.stderr.strip().splitlines()[-1:]}"
     summary = json.loads((out / "summary.json").read_text())
     ranks = [torch.load(f, weights_only=True) for f in sorted((out / "ranks").glob("rank*.pt"))]
-    equal = all(torch.equal(ranks[0][key], other[key]) for other in ranks[1:] for key in ranks[0])
+    differing = sorted(
+        k for k in ranks[0] if any(not torch.equal(ranks[0][k], r[k]) for r in ranks)
+    )
+    # BatchNorm's running statistics follow each rank's own batches (DDP syncs gradients, not
+    # buffers); the parameters and optimizer updates must agree bit for bit
+    statistics = ("running_mean", "running_var", "num_batches_tracked")
+    parameters = [k for k in differing if not k.endswith(statistics)]
+    verdict = (
+        f"parameters DIFFERENT ({', '.join(parameters[:4])})"
+        if parameters
+        else "parameters identical"
+    )
+    if len(differing) > len(parameters):
+        verdict += f"; {len(differing) - len(parameters)} BatchNorm running statistics per rank"
     return (
         f"{summary['status']} on {len(ranks)} {'GPUs' if device == 'cuda' else 'CPU processes'},"
-        f" {summary.get('iterations_per_second')} iterations/s (rank 0),"
-        f" rank weights {'identical' if equal else 'DIFFERENT'}"
+        f" {summary.get('iterations_per_second')} iterations/s (rank 0), {verdict}"
     )
 
 
@@ -188,10 +217,19 @@ def main() -> None:
         print(f"device: {torch.cuda.get_device_name()}")
     data_root = Path(tempfile.mkdtemp())
     fake_cifar10(data_root)
-    print(f"{'model':<8} " + " ".join(f"{p:>12}" for p in PRECISIONS) + "   (iterations/s)")
+    columns = [*PRECISIONS, "bf16+compile"]
+    print(f"{'model':<8} " + " ".join(f"{c:>13}" for c in columns) + "   (iterations/s)")
     for model in MODELS:
-        rates = [throughput(model, p, args.iterations, args.device, data_root) for p in PRECISIONS]
-        print(f"{model:<8} " + " ".join(f"{r:>12.1f}" for r in rates))
+        cells = []
+        for column in columns:
+            precision, compiled = column.replace("bf16+compile", "bf16-mixed"), "compile" in column
+            if compiled and model == "wgan_gp":
+                cells.append("refused")  # the gradient penalty's double backward (config check)
+                continue
+            rate = throughput(model, precision, args.iterations, args.device, data_root, compiled)
+            cells.append(f"{rate:.1f}")
+        print(f"{model:<8} " + " ".join(f"{c:>13}" for c in cells), flush=True)
+    print("(data on the device: checked for every run)")
     print("\ngradient penalty under autocast vs float32 (relative differences)")
     print(f"{'dtype':<10} {'value':>12} {'gradients':>12}")
     for dtype, value, grads in penalty_agreement(args.device):

@@ -31,6 +31,9 @@ from genlab.run.config_checks import check_config, config_problems
         (["model.instance_noise_std=-0.1"], "model.instance_noise_std=-0.1"),
         (["model.clip_norm_g=0"], "model.clip_norm_g=0"),
         (["preemption_signal=SIGNOPE"], "preemption_signal=SIGNOPE"),
+        (["compile=yes"], "compile='yes' must be true or false"),
+        (["model=wgan_gp", "compile=true"], "double backward; set compile=false"),
+        (["model.r1_gamma=1", "compile=true"], "double backward; set compile=false"),
     ],
 )
 def test_bad_values_are_named(tmp_path: Path, overrides: list[str], fragment: str) -> None:

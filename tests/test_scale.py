@@ -88,6 +88,32 @@ def test_bf16_mixed_trains_every_model(tmp_path: Path, model: str, data: str) ->
     assert dtypes["32-true"] == {torch.float32} and torch.bfloat16 in dtypes["bf16-mixed"]
 
 
+@pytest.mark.slow
+def test_compile_trains_the_same_nets_under_the_same_names(tmp_path: Path) -> None:
+    from genlab.run.build import build
+
+    weights = {}
+    for compiled in (False, True):
+        cfg = compose_config(
+            tmp_path / str(compiled),
+            fast_overrides(
+                [f"paths.root_dir={tmp_path}", "callbacks=none", "logger=csv", "metrics=none",
+                 "iterations=3", "model.ema_decay=0.9", f"compile={str(compiled).lower()}"]
+            ),
+        )  # fmt: skip
+        datamodule, module, trainer = build(cfg, seed=0)
+        nets = [module.generator, module.discriminator, module.generator_ema]
+        assert all((net._compiled_call_impl is not None) == compiled for net in nets)
+        trainer.fit(module, datamodule=datamodule)
+        assert module.iteration == 3
+        weights[compiled] = module.state_dict()
+    # the same keys (checkpoints and resume do not see the compilation) and, up to the fused
+    # kernels' rounding, the same training
+    assert weights[True].keys() == weights[False].keys()
+    for key, value in weights[False].items():
+        torch.testing.assert_close(weights[True][key], value, rtol=1e-4, atol=1e-5)
+
+
 def test_fp16_on_cpu_runs_as_bf16_and_says_so(run_train, recwarn) -> None:
     summary = run_train("iterations=2", "trainer.precision=16-mixed")
     assert summary["status"] == "completed"

@@ -57,6 +57,13 @@ class GenerativeModel(L.LightningModule):
         else:
             rng_state.seed_all(self.seed + self.global_rank)
 
+    def compile_nets(self) -> None:
+        """torch.compile each child net in place: its forward is compiled on first use, its
+        parameters, buffers and state-dict keys stay those of the plain module."""
+        for child in self.children():
+            if any(True for _ in child.parameters()):
+                child.compile()
+
     # --- training -------------------------------------------------------------------------
     def training_iteration(self, real: Tensor) -> None:
         raise NotImplementedError

@@ -92,6 +92,8 @@ def build(
     datamodule.prepare_data()  # missing data sets stop the run here, before any model work
     metrics = metrics_callback(cfg, datamodule)  # so do missing Inception weights
     model = instantiate(cfg.model, _convert_="all")
+    if cfg.compile:
+        model.compile_nets()
     # one switch, trainer.enable_progress_bar, for the bar; a sweep's jobs print a line instead
     show_bar = bool(cfg.trainer.get("enable_progress_bar", True)) and not multirun
     callbacks = [ProcessPolicy(), ScalarLogger(int(cfg.log_every_n_iterations))]
