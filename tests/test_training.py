@@ -60,6 +60,10 @@ def test_image_runs_log_grids_and_vae_reconstructions(run_train) -> None:
     events = EventAccumulator(summary["tensorboard_dir"], size_guidance={"images": 0})
     events.Reload()
     assert {"samples/grid", "samples/reconstructions"} <= set(events.Tags()["images"])
+    # the final grid is encoded once: TensorBoard's last picture is samples.png, byte for byte
+    last = events.Images("samples/grid")[-1]
+    assert last.step == 3 and (last.width, last.height) == (8 * 64 + 18, 8 * 64 + 18)
+    assert last.encoded_image_string == (Path(summary["run_dir"]) / "samples.png").read_bytes()
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,25 +64,45 @@ def image_grid(images: torch.Tensor, min_side: int, nrow: int = 8) -> torch.Tens
     return make_grid(images.clamp(-1, 1), nrow=nrow, normalize=True, value_range=(-1, 1))
 
 
-def save_picture(picture: torch.Tensor, path: Path) -> None:
-    """Write a (3, H, W) picture, uint8 or float in [0, 1], as a PNG."""
-    if picture.dtype == torch.uint8:
+@dataclass(frozen=True)
+class EncodedPicture:
+    """A picture encoded once as PNG: the same bytes go to TensorBoard and to samples.png."""
+
+    height: int
+    width: int
+    png: bytes
+
+    @classmethod
+    def encode(cls, picture: torch.Tensor) -> EncodedPicture:
+        """From a (3, H, W) picture, uint8 or float in [0, 1] (rounded as torchvision's
+        save_image does)."""
         from PIL import Image
 
-        Image.fromarray(picture.permute(1, 2, 0).numpy()).save(path)
-    else:
-        from torchvision.utils import save_image
+        if picture.dtype != torch.uint8:
+            picture = picture.mul(255).add_(0.5).clamp_(0, 255).to(torch.uint8)
+        buffer = io.BytesIO()
+        Image.fromarray(picture.permute(1, 2, 0).numpy()).save(buffer, format="PNG")
+        return cls(int(picture.shape[1]), int(picture.shape[2]), buffer.getvalue())
 
-        save_image(picture, path)
+    def log(self, experiment: Any, tag: str, step: int) -> None:
+        """Add to a TensorBoard SummaryWriter as an image summary (what `add_image` writes,
+        without its float round trip and second encoding)."""
+        from tensorboard.compat.proto.summary_pb2 import Summary
+
+        image = Summary.Image(
+            height=self.height, width=self.width, colorspace=3, encoded_image_string=self.png
+        )
+        summary = Summary(value=[Summary.Value(tag=tag, image=image)])
+        experiment.file_writer.add_summary(summary, step)
 
 
 @dataclass(frozen=True)
 class RenderedSamples:
-    """One iteration's pictures ((C, H, W) tensors by TensorBoard tag) and, for 2-D data, the
-    generated points they show."""
+    """One iteration's pictures (by TensorBoard tag) and, for 2-D data, the generated points
+    they show."""
 
     iteration: int
-    pictures: dict[str, torch.Tensor]
+    pictures: dict[str, EncodedPicture]
     points: torch.Tensor | None
 
 
@@ -130,7 +151,8 @@ class SampleLogger(IterationCallback):
                 self._canvas = ScatterCanvas(datamodule.reference_batch(self.num_points))
             points = self._generated_points(module)
             picture = self._canvas.render(points, f"iteration {module.iteration}")
-            return RenderedSamples(module.iteration, {"samples/scatter": picture}, points)
+            encoded = {"samples/scatter": EncodedPicture.encode(picture)}
+            return RenderedSamples(module.iteration, encoded, points)
         pictures = {
             "samples/grid": image_grid(
                 module.sample(self.num_images, module.eval_noise(self.num_images)).cpu(),
@@ -141,7 +163,8 @@ class SampleLogger(IterationCallback):
             real = datamodule.reference_batch(self.num_images // 2)
             pairs = torch.stack([real, module.reconstruct(real).cpu()], dim=1).flatten(0, 1)
             pictures["samples/reconstructions"] = image_grid(pairs, self.min_image_side)
-        return RenderedSamples(module.iteration, pictures, None)
+        encoded = {tag: EncodedPicture.encode(picture) for tag, picture in pictures.items()}
+        return RenderedSamples(module.iteration, encoded, None)
 
     def _rendered(self, trainer: L.Trainer, module: GenerativeModel) -> RenderedSamples:
         """This iteration's pictures: those just logged, else newly rendered."""
@@ -154,7 +177,7 @@ class SampleLogger(IterationCallback):
         if not trainer.is_global_zero or tensorboard is None:
             return
         for tag, picture in self._rendered(trainer, module).pictures.items():
-            tensorboard.add_image(tag, picture, global_step=module.iteration)
+            picture.log(tensorboard, tag, module.iteration)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: Any) -> None:
         super().on_train_end(trainer, pl_module)
@@ -164,4 +187,4 @@ class SampleLogger(IterationCallback):
         self.output_dir.mkdir(parents=True, exist_ok=True)
         if rendered.points is not None:  # the pictured points, for genlab-compare's scatter grid
             np.save(self.output_dir / "samples.npy", rendered.points.float().numpy())
-        save_picture(next(iter(rendered.pictures.values())), self.output_dir / "samples.png")
+        (self.output_dir / "samples.png").write_bytes(next(iter(rendered.pictures.values())).png)
