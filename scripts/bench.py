@@ -45,7 +45,7 @@ class Case:
     target: float  # the ratio genlab / plain loop the project promises on a 2-core CPU
     needs_mnist: bool = False
     notes: str = ""
-    cuda_iterations: int = 0  # on a GPU: enough for a few seconds of training past the warm-up
+    cuda_iterations: int = 0  # on a GPU: a few seconds on the lent H200 (launch-bound there)
 
     def iterations_on(self, device: str) -> int:
         return self.cuda_iterations if device == "cuda" else self.iterations
@@ -58,7 +58,7 @@ CASES = [
         1000,
         0.95,
         notes="ring8, MLP 2x128, batch 256",
-        cuda_iterations=5000,
+        cuda_iterations=800,
     ),
     Case(
         "wgan_gp_mlp",
@@ -66,7 +66,7 @@ CASES = [
         200,
         0.95,
         notes="ring8, MLP critic, n_critic 5",
-        cuda_iterations=1500,
+        cuda_iterations=150,
     ),
     Case(
         "gan_dcgan",
@@ -75,7 +75,7 @@ CASES = [
         0.98,
         True,
         "28x28x1 DCGAN 64 ch, batch 64",
-        cuda_iterations=1500,
+        cuda_iterations=400,
     ),
     Case(
         "vae_mlp",
@@ -84,7 +84,7 @@ CASES = [
         0.98,
         True,
         "784-d MLP VAE, batch 64",
-        cuda_iterations=5000,
+        cuda_iterations=1000,
     ),
 ]
 CASES_BY_NAME = {case.name: case for case in CASES}

@@ -79,9 +79,9 @@ class IterationClock:
 
 def throughput(
     model: str, precision: str, iterations: int, device: str, data_root: Path, compiled: bool
-) -> float:
+) -> str:
     """genlab's iterations/s for one model and precision (compiled: compile=true), data on the
-    device (checked)."""
+    device (checked), and where the run diverged if it did."""
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
     from omegaconf import open_dict
@@ -118,7 +118,8 @@ def throughput(
     trainer.fit(module, datamodule=datamodule)
     if clock.batch_devices != {device}:
         raise AssertionError(f"training batches were on {clock.batch_devices}, not on {device}")
-    return clock.rate()
+    diverged_at = module.run_state.diverged_at
+    return f"{clock.rate():.1f}" + (f" (diverged@{diverged_at})" if diverged_at else "")
 
 
 def penalty_agreement(device: str) -> list[tuple[str, float, float]]:
@@ -208,6 +209,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=200)
     parser.add_argument("--device", choices=["cuda", "cpu"], default="cuda")
+    parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
+    parser.add_argument("--no-ddp", action="store_true", help="skip the DDP run")
     args = parser.parse_args()
     if args.device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("no CUDA device: run on a GPU machine or pass --device cpu")
@@ -219,22 +222,24 @@ def main() -> None:
     fake_cifar10(data_root)
     columns = [*PRECISIONS, "bf16+compile"]
     print(f"{'model':<8} " + " ".join(f"{c:>13}" for c in columns) + "   (iterations/s)")
-    for model in MODELS:
+    for model in args.models:
         cells = []
         for column in columns:
             precision, compiled = column.replace("bf16+compile", "bf16-mixed"), "compile" in column
             if compiled and model == "wgan_gp":
                 cells.append("refused")  # the gradient penalty's double backward (config check)
                 continue
-            rate = throughput(model, precision, args.iterations, args.device, data_root, compiled)
-            cells.append(f"{rate:.1f}")
+            cells.append(
+                throughput(model, precision, args.iterations, args.device, data_root, compiled)
+            )
         print(f"{model:<8} " + " ".join(f"{c:>13}" for c in cells), flush=True)
     print("(data on the device: checked for every run)")
     print("\ngradient penalty under autocast vs float32 (relative differences)")
     print(f"{'dtype':<10} {'value':>12} {'gradients':>12}")
     for dtype, value, grads in penalty_agreement(args.device):
         print(f"{dtype:<10} {value:>12.2e} {grads:>12.2e}")
-    print(f"\nDDP: {ddp_check(args.device, data_root, min(args.iterations, 100))}")
+    if not args.no_ddp:
+        print(f"\nDDP: {ddp_check(args.device, data_root, min(args.iterations, 100))}")
 
 
 if __name__ == "__main__":
