@@ -77,11 +77,50 @@ class IterationClock:
         return (self.iterations - self.start_iteration) / (time.perf_counter() - self.started)
 
 
+class NonFiniteTracer:
+    """Forward hooks on every submodule: the first output that is not finite (module, the
+    iteration, its input's largest magnitude and dtype), and the GradScaler's scale then. One
+    host sync per module call: only for rerunning a run that diverged."""
+
+    def __init__(self, module) -> None:  # noqa: ANN001 - a GenerativeModel
+        self.module = module
+        self.found: str | None = None
+        self.handles = [
+            child.register_forward_hook(self._hook(name))
+            for name, child in module.named_modules()
+            if name and not list(child.children())
+        ]
+
+    def _hook(self, name: str):  # noqa: ANN202
+        def hook(child, inputs, output) -> None:  # noqa: ANN001
+            outputs = output if isinstance(output, tuple) else (output,)
+            if self.found or all(torch.isfinite(o).all() for o in outputs if o.is_floating_point()):
+                return
+            tensors = [i for i in inputs if isinstance(i, torch.Tensor)]
+            largest = max((i.detach().abs().max().item() for i in tensors), default=float("nan"))
+            scaler = getattr(self.module.trainer.precision_plugin, "scaler", None)
+            self.found = (
+                f"first non-finite output: {name} ({type(child).__name__}) at iteration"
+                f" {self.module.iteration}, input |max| {largest:.4g}"
+                f" {tensors[0].dtype if tensors else ''}, output {outputs[0].dtype}"
+                + (f", GradScaler scale {scaler.get_scale():g}" if scaler is not None else "")
+            )
+
+        return hook
+
+
 def throughput(
-    model: str, precision: str, iterations: int, device: str, data_root: Path, compiled: bool
+    model: str,
+    precision: str,
+    iterations: int,
+    device: str,
+    data_root: Path,
+    compiled: bool,
+    trace: bool = False,
 ) -> str:
     """genlab's iterations/s for one model and precision (compiled: compile=true), data on the
-    device (checked), and where the run diverged if it did."""
+    device (checked), and where the run diverged if it did; trace: instead, where the first
+    non-finite value appeared (NonFiniteTracer)."""
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
     from omegaconf import open_dict
@@ -115,7 +154,10 @@ def throughput(
         cfg.paths.output_dir = str(out)
     clock = IterationClock(warmup=min(50, iterations // 4))
     datamodule, module, trainer = build(cfg, seed=0, extra_callbacks=[clock.callback()])
+    tracer = NonFiniteTracer(module) if trace else None
     trainer.fit(module, datamodule=datamodule)
+    if tracer is not None:
+        return tracer.found or "no non-finite output"
     if clock.batch_devices != {device}:
         raise AssertionError(f"training batches were on {clock.batch_devices}, not on {device}")
     diverged_at = module.run_state.diverged_at
@@ -233,6 +275,16 @@ def main() -> None:
                 throughput(model, precision, args.iterations, args.device, data_root, compiled)
             )
         print(f"{model:<8} " + " ".join(f"{c:>13}" for c in cells), flush=True)
+        for column, cell in zip(columns, cells, strict=True):
+            if "diverged" in cell:  # the same run again, looking for the first non-finite value
+                precision, compiled = (
+                    column.replace("bf16+compile", "bf16-mixed"),
+                    "compile" in column,
+                )
+                found = throughput(
+                    model, precision, args.iterations, args.device, data_root, compiled, trace=True
+                )
+                print(f"  {model} {column}: {found}", flush=True)
     print("(data on the device: checked for every run)")
     print("\ngradient penalty under autocast vs float32 (relative differences)")
     print(f"{'dtype':<10} {'value':>12} {'gradients':>12}")
