@@ -180,6 +180,9 @@ def test_one_sided_label_smoothing_lowers_only_the_real_target() -> None:
     r, f = torch.sigmoid(scores(real)), torch.sigmoid(scores(fake))
     expected = -(0.9 * r.log() + 0.1 * (1 - r).log()).mean() - (1 - f).log().mean()
     assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+    loss, _ = tiny_gan(discriminator=D(), label_smoothing=0.0).discriminator_loss(real, fake)
+    expected = -r.log().mean() - (1 - f).log().mean()
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
     with pytest.raises(ValueError, match="label_smoothing needs a loss"):
         GAN(**{**_gan_args(), "loss": "hinge", "label_smoothing": 0.1})
 

@@ -130,8 +130,9 @@ class GAN(GenerativeModel):
         ):
             ema_buffer.copy_(buffer)
 
+    @torch.no_grad()
     def _score_summary(self, scores: Tensor) -> Tensor:
-        # D(x) as a probability for the BCE losses, the raw score otherwise
+        # D(x) as a probability for the BCE losses, the raw score otherwise (logged only: no graph)
         return torch.sigmoid(scores).mean() if self.loss.probabilistic else scores.mean()
 
     def discriminator_loss(self, real: Tensor, fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:

@@ -24,8 +24,11 @@ class AdversarialLoss:
 
 # Named functions, not lambdas: models are pickled into ddp_spawn workers.
 def _bce_discriminator(real: Tensor, fake: Tensor, real_target: float) -> Tensor:
-    # -t log D(x) - (1 - t) log(1 - D(x)) - log(1 - D(G(z))) with D = sigmoid(score)
-    real_term = real_target * F.softplus(-real) + (1 - real_target) * F.softplus(real)
+    # -t log D(x) - (1 - t) log(1 - D(x)) - log(1 - D(G(z))) with D = sigmoid(score); without
+    # smoothing (t = 1) the second term is an exact zero, so it is not computed
+    real_term = F.softplus(-real)
+    if real_target != 1.0:
+        real_term = real_target * real_term + (1 - real_target) * F.softplus(real)
     return real_term.mean() + F.softplus(fake).mean()
 
 
