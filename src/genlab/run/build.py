@@ -92,7 +92,7 @@ def build(
     datamodule.prepare_data()  # missing data sets stop the run here, before any model work
     metrics = metrics_callback(cfg, datamodule)  # so do missing Inception weights
     model = instantiate(cfg.model, _convert_="all")
-    if cfg.compile:
+    if cfg.get("compile"):  # absent from configs saved before the switch (resume of such a run)
         model.compile_nets()
     # one switch, trainer.enable_progress_bar, for the bar; a sweep's jobs print a line instead
     show_bar = bool(cfg.trainer.get("enable_progress_bar", True)) and not multirun
