@@ -114,6 +114,55 @@ def test_compile_trains_the_same_nets_under_the_same_names(tmp_path: Path) -> No
         torch.testing.assert_close(weights[True][key], value, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("scaler", [True, False])
+def test_steps_the_fp16_scaler_skips_are_left_out_not_fatal(tmp_path: Path, scaler: bool) -> None:
+    """16-mixed with its GradScaler (here on the CPU, through Lightning's plugin): one step whose
+    loss is not finite is skipped by the scaler; the run goes on, its means leave that step out
+    and count it. Without a scaler the same step stops the run as diverged."""
+    from omegaconf import open_dict
+
+    from genlab.models.base import SKIPPED_STEPS_KEY
+    from genlab.run.build import build
+
+    cfg = compose_config(
+        tmp_path / "run",
+        fast_overrides(
+            [f"paths.root_dir={tmp_path}", "model=vae", "data=digits", "net=mlp",
+             "callbacks=none", "logger=csv", "metrics=none", "iterations=12",
+             "log_every_n_iterations=4"]
+        ),
+    )  # fmt: skip
+    if scaler:
+        with open_dict(cfg):
+            cfg.trainer.precision = None
+            cfg.trainer.plugins = [
+                {
+                    "_target_": "lightning.pytorch.plugins.precision.MixedPrecision",
+                    "precision": "16-mixed",
+                    "device": "cpu",
+                    "scaler": {"_target_": "torch.amp.GradScaler", "device": "cpu"},
+                }
+            ]
+    datamodule, module, trainer = build(cfg, seed=0)
+    # the decoder's input is infinite in the 6th iteration only: a non-finite loss and gradients
+    module.decoder.register_forward_pre_hook(
+        lambda _m, args: (args[0] * math.inf,) if module.iteration == 5 else None
+    )
+    flushed: list[dict[str, float]] = []
+    pop = module.pop_scalar_means
+    module.pop_scalar_means = lambda reduce=None: flushed.append(pop(reduce)) or flushed[-1]
+    trainer.fit(module, datamodule=datamodule)
+    if not scaler:
+        assert module.run_state.diverged_at == 8 and module.iteration == 8
+        assert not math.isfinite(flushed[1]["train/recon"])
+        assert SKIPPED_STEPS_KEY not in flushed[1]
+        return
+    assert module.skip_nonfinite and module.run_state.diverged_at is None
+    assert module.iteration == 12 and module.parameters_finite()
+    assert [f[SKIPPED_STEPS_KEY] for f in flushed] == [0.0, 0.25, 0.0]
+    assert all(math.isfinite(v) for f in flushed for v in f.values())
+
+
 def test_fp16_on_cpu_runs_as_bf16_and_says_so(run_train, recwarn) -> None:
     summary = run_train("iterations=2", "trainer.precision=16-mixed")
     assert summary["status"] == "completed"

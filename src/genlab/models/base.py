@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +16,9 @@ from genlab.run import rng_state
 
 log = logging.getLogger(__name__)
 METRIC_NOISE_OFFSET = 1_000_003  # the metric noise stream is seed + this, the image grids use seed
+# Under fp16's GradScaler: the share of recorded steps whose values were not all finite (steps the
+# scaler skipped), over each log interval
+SKIPPED_STEPS_KEY = "train/nonfinite_step_fraction"
 
 
 class GenerativeModel(L.LightningModule):
@@ -37,11 +41,16 @@ class GenerativeModel(L.LightningModule):
         self.seed = seed
         self.iteration = 0  # completed generator iterations
         self.run_state = RunState()  # what the run's callbacks share (genlab.models.run_state)
-        # sums and counts of the scalars recorded together (by their names), since the last flush
+        # sums and counts of the scalars recorded together (by their names), since the last flush;
+        # a count is a tensor (one per name) where non-finite values are left out
         self._scalar_sums: dict[tuple[str, ...], Tensor] = {}
-        self._scalar_counts: dict[tuple[str, ...], int] = {}
+        self._scalar_counts: dict[tuple[str, ...], int | Tensor] = {}
         self._restored_rng: dict[str, Any] | None = None
         self.direct_step = False  # decided at train start (genlab.models.step_path)
+        # Under a GradScaler (16-mixed) a step whose loss is not finite is skipped by the scaler,
+        # not applied: such values are left out of the means and counted (SKIPPED_STEPS_KEY).
+        # Decided at train start; elsewhere one non-finite value makes a mean non-finite.
+        self.skip_nonfinite = False
 
     def on_train_start(self) -> None:
         from genlab.models.step_path import direct_step_blockers
@@ -49,11 +58,17 @@ class GenerativeModel(L.LightningModule):
         blockers = direct_step_blockers(self.trainer, self, GenerativeModel)
         self.direct_step = not blockers
         log.debug("optimizer steps: %s", "direct" if self.direct_step else "; ".join(blockers))
+        precision = self.trainer.strategy.precision_plugin
+        self.skip_nonfinite = getattr(precision, "scaler", None) is not None
         # Each rank draws its own noise (seed + rank); a resumed run continues its saved streams.
         if self._restored_rng is not None:
             rng_state.restore(self._restored_rng)
             self._restored_rng = None
             self._scalar_sums = {k: v.to(self.device) for k, v in self._scalar_sums.items()}
+            self._scalar_counts = {
+                k: v.to(self.device) if isinstance(v, Tensor) else v
+                for k, v in self._scalar_counts.items()
+            }
         else:
             rng_state.seed_all(self.seed + self.global_rank)
 
@@ -134,33 +149,54 @@ class GenerativeModel(L.LightningModule):
         call are summed as one stacked tensor (two kernels, whatever their number)."""
         names = tuple(values)
         stacked = torch.stack([v.detach().float() for v in values.values()])
+        if not self.skip_nonfinite:
+            self._accumulate(names, stacked, 1)
+            return
+        finite = torch.isfinite(stacked)
+        self._accumulate(names, torch.where(finite, stacked, 0.0), finite.float())
+        self._accumulate((SKIPPED_STEPS_KEY,), (~finite).any().float().reshape(1), 1)
+
+    def _accumulate(self, names: tuple[str, ...], values: Tensor, count: int | Tensor) -> None:
         sums = self._scalar_sums.get(names)
         if sums is None:
-            self._scalar_sums[names] = stacked
-            self._scalar_counts[names] = 1
+            self._scalar_sums[names] = values
+            self._scalar_counts[names] = count
         else:
-            sums += stacked
-            self._scalar_counts[names] += 1
+            sums += values
+            self._scalar_counts[names] = self._scalar_counts[names] + count
 
     def pop_scalar_means(
         self, reduce: Callable[[Tensor], Tensor] | None = None
     ) -> dict[str, float]:
         """Means of the scalars recorded since the last call (one host sync). `reduce` averages
-        the sums across ranks (every rank records the same names, in lockstep)."""
+        the sums (and counts) across ranks (every rank records the same names, in lockstep); a
+        name whose every value was left out (skip_nonfinite) has a NaN mean."""
         if not self._scalar_sums:
             return {}
         groups = list(self._scalar_sums)
         flat = torch.cat([self._scalar_sums[g] for g in groups])
-        sums = iter((reduce(flat) if reduce is not None else flat).tolist())
+        if any(isinstance(c, Tensor) for c in self._scalar_counts.values()):
+            counts_flat = torch.cat(
+                [torch.as_tensor(self._scalar_counts[g], device=flat.device).float().expand(len(g))
+                 for g in groups]
+            )  # fmt: skip
+            both = torch.cat([flat, counts_flat])
+            both = reduce(both) if reduce is not None else both
+            sums, counted = iter(both[: len(flat)].tolist()), iter(both[len(flat) :].tolist())
+        else:
+            sums = iter((reduce(flat) if reduce is not None else flat).tolist())
+            counted = iter(float(self._scalar_counts[g]) for g in groups for _ in g)
         totals: dict[str, float] = {}
-        counts: dict[str, int] = {}
+        counts: dict[str, float] = {}
         for group in groups:  # a name recorded in several groups: mean over all its records
             for name in group:
                 totals[name] = totals.get(name, 0.0) + next(sums)
-                counts[name] = counts.get(name, 0) + self._scalar_counts[group]
+                counts[name] = counts.get(name, 0.0) + next(counted)
         self._scalar_sums.clear()
         self._scalar_counts.clear()
-        return {name: totals[name] / counts[name] for name in totals}
+        return {
+            name: totals[name] / counts[name] if counts[name] > 0 else math.nan for name in totals
+        }
 
     def parameters_finite(self) -> bool:
         """True when every parameter is finite (one host sync)."""
@@ -174,7 +210,10 @@ class GenerativeModel(L.LightningModule):
             "rng": rng_state.capture(),
             "run_state": self.run_state.state_dict(),
             "scalar_sums": {k: v.detach().cpu() for k, v in self._scalar_sums.items()},
-            "scalar_counts": dict(self._scalar_counts),
+            "scalar_counts": {
+                k: v.detach().cpu() if isinstance(v, Tensor) else v
+                for k, v in self._scalar_counts.items()
+            },
         }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
