@@ -174,28 +174,24 @@ class GenerativeModel(L.LightningModule):
         if not self._scalar_sums:
             return {}
         groups = list(self._scalar_sums)
-        flat = torch.cat([self._scalar_sums[g] for g in groups])
-        if any(isinstance(c, Tensor) for c in self._scalar_counts.values()):
-            counts_flat = torch.cat(
-                [torch.as_tensor(self._scalar_counts[g], device=flat.device).float().expand(len(g))
-                 for g in groups]
-            )  # fmt: skip
-            both = torch.cat([flat, counts_flat])
-            both = reduce(both) if reduce is not None else both
-            sums, counted = iter(both[: len(flat)].tolist()), iter(both[len(flat) :].tolist())
-        else:
-            sums = iter((reduce(flat) if reduce is not None else flat).tolist())
-            counted = iter(float(self._scalar_counts[g]) for g in groups for _ in g)
+        sums = torch.cat([self._scalar_sums[g] for g in groups])
+        counts = torch.cat(
+            [torch.as_tensor(self._scalar_counts[g], dtype=sums.dtype, device=sums.device)
+             .expand(len(g)) for g in groups]
+        )  # fmt: skip
+        both = torch.cat([sums, counts])
+        values = (reduce(both) if reduce is not None else both).tolist()
+        summed, counted = iter(values[: len(sums)]), iter(values[len(sums) :])
         totals: dict[str, float] = {}
-        counts: dict[str, float] = {}
+        records: dict[str, float] = {}
         for group in groups:  # a name recorded in several groups: mean over all its records
             for name in group:
-                totals[name] = totals.get(name, 0.0) + next(sums)
-                counts[name] = counts.get(name, 0.0) + next(counted)
+                totals[name] = totals.get(name, 0.0) + next(summed)
+                records[name] = records.get(name, 0.0) + next(counted)
         self._scalar_sums.clear()
         self._scalar_counts.clear()
         return {
-            name: totals[name] / counts[name] if counts[name] > 0 else math.nan for name in totals
+            name: totals[name] / records[name] if records[name] > 0 else math.nan for name in totals
         }
 
     def parameters_finite(self) -> bool:
