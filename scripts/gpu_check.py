@@ -2,12 +2,13 @@
 
 For GAN, WGAN-GP and VAE on a DCGAN at 32x32 (CIFAR-10-shaped random data, held on the
 device, which is checked) in 32-true, bf16-mixed, 16-mixed and bf16-mixed with compile=true:
-iterations/s measured after a warm-up. Then the
+iterations/s measured after a warm-up, and whether a run diverged or had steps skipped by fp16's
+GradScaler (such a run is rerun with hooks that name the first non-finite output). Then the
 WGAN-GP gradient penalty under autocast vs float32 on the device (value and critic gradients),
 and a DDP run of genlab-train on every visible GPU (trainer=ddp; on --device cpu, trainer=ddp_cpu)
-with its ranks' weights compared. Prints tables; a few minutes on one GPU.
+with its ranks' parameters compared. Prints tables; a few minutes on one GPU.
 
-    python scripts/gpu_check.py [--iterations 200] [--device cuda|cpu]
+    python scripts/gpu_check.py [--iterations 200] [--device cuda|cpu] [--models vae] [--no-ddp]
 """
 
 from __future__ import annotations
@@ -54,9 +55,14 @@ class IterationClock:
         self.start_iteration = 0
         self.iterations = 0
         self.batch_devices: set[str] = set()
+        self.most_skipped = (
+            0.0  # the largest share of steps fp16's GradScaler skipped, per interval
+        )
 
     def callback(self):
         import lightning as L
+
+        from genlab.models.base import SKIPPED_STEPS_KEY
 
         clock = self
 
@@ -69,6 +75,8 @@ class IterationClock:
                     clock.started = time.perf_counter()
                     clock.start_iteration = module.iteration
                 clock.iterations = module.iteration
+                skipped = module.run_state.logged.get(SKIPPED_STEPS_KEY, 0.0)
+                clock.most_skipped = max(clock.most_skipped, skipped)
 
         return _Clock()
 
@@ -161,7 +169,10 @@ def throughput(
     if clock.batch_devices != {device}:
         raise AssertionError(f"training batches were on {clock.batch_devices}, not on {device}")
     diverged_at = module.run_state.diverged_at
-    return f"{clock.rate():.1f}" + (f" (diverged@{diverged_at})" if diverged_at else "")
+    notes = [f"diverged@{diverged_at}"] if diverged_at else []
+    if clock.most_skipped > 0:
+        notes.append(f"skipped<={100 * clock.most_skipped:.0f}%")
+    return f"{clock.rate():.1f}" + (f" ({', '.join(notes)})" if notes else "")
 
 
 def penalty_agreement(device: str) -> list[tuple[str, float, float]]:
@@ -247,6 +258,11 @@ def ddp_check(device: str, data_root: Path, iterations: int) -> str:
     )
 
 
+def column_settings(column: str) -> tuple[str, bool]:
+    """(trainer.precision, compile) of a table column."""
+    return column.replace("bf16+compile", "bf16-mixed"), column.endswith("compile")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=200)
@@ -267,7 +283,7 @@ def main() -> None:
     for model in args.models:
         cells = []
         for column in columns:
-            precision, compiled = column.replace("bf16+compile", "bf16-mixed"), "compile" in column
+            precision, compiled = column_settings(column)
             if compiled and model == "wgan_gp":
                 cells.append("refused")  # the gradient penalty's double backward (config check)
                 continue
@@ -276,11 +292,8 @@ def main() -> None:
             )
         print(f"{model:<8} " + " ".join(f"{c:>13}" for c in cells), flush=True)
         for column, cell in zip(columns, cells, strict=True):
-            if "diverged" in cell:  # the same run again, looking for the first non-finite value
-                precision, compiled = (
-                    column.replace("bf16+compile", "bf16-mixed"),
-                    "compile" in column,
-                )
+            if "diverged" in cell or "skipped" in cell:  # again, to find the first non-finite value
+                precision, compiled = column_settings(column)
                 found = throughput(
                     model, precision, args.iterations, args.device, data_root, compiled, trace=True
                 )
