@@ -158,6 +158,40 @@ def test_a_job_folder_of_another_config_is_refused(tmp_path: Path) -> None:
     assert (tmp_path / "sweep" / "0" / "summary.json").read_text() == summary_text
 
 
+def test_a_job_folder_from_before_a_new_switch_is_reused(tmp_path: Path) -> None:
+    import json
+
+    from omegaconf import OmegaConf
+
+    from genlab.run.config_identity import config_hash
+
+    tiny = ["iterations=4", "metrics=none", "callbacks=none", "logger=csv", *FAST]
+    first = genlab_train_cli(tmp_path, "-m", "seed=0", *tiny, "hydra.sweep.dir=sweep")
+    assert first.returncode == 0, first.stderr[-3000:]
+    job = tmp_path / "sweep" / "0"
+    # the folder as a genlab without the `compile` switch wrote it
+    resolved = yaml.safe_load((job / "resolved_config.yaml").read_text())
+    del resolved["compile"]
+    (job / "resolved_config.yaml").write_text(yaml.safe_dump(resolved))
+    summary = json.loads((job / "summary.json").read_text())
+    summary["config_hash"] = config_hash(OmegaConf.create(resolved))
+    (job / "summary.json").write_text(json.dumps(summary))
+
+    def kept() -> dict[str, tuple[int, str]]:  # a rerun adds Hydra's record beside the original
+        return {k: v for k, v in file_states(job).items() if not k.startswith(".hydra/rerun_")}
+
+    before = kept()
+    rerun = genlab_train_cli(tmp_path, "-m", "seed=0", *tiny, "hydra.sweep.dir=sweep")
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert "(recorded earlier)" in rerun.stdout and kept() == before
+    # the switch turned on is another config
+    changed = genlab_train_cli(
+        tmp_path, "-m", "seed=0", *tiny, "compile=true", "hydra.sweep.dir=sweep"
+    )
+    assert changed.returncode == 2 and "differing keys: compile" in changed.stderr
+    assert kept() == before
+
+
 def test_a_failed_job_is_kept_unless_retry_is_asked(tmp_path: Path) -> None:
     # MNIST is missing (and cannot be downloaded) the first time: the job fails; with the files
     # in place a rerun keeps the failure on record until sweep_retry_failed=true

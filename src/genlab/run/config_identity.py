@@ -49,6 +49,24 @@ def _flat(node: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix[:-1]: node}
 
 
+def added_since(previous: DictConfig, current: DictConfig) -> list[str] | None:
+    """The keys in which `current` differs from `previous` when every one of them is a top-level
+    key `previous` lacks and `current` holds at the value genlab's train.yaml ships (a switch
+    added to genlab after `previous` was written, left at its default — which by convention keeps
+    the behaviour from before it existed); None when any difference is more than that."""
+    from genlab import CONF_DIR
+
+    keys = differing_keys(previous, current)
+    shipped = OmegaConf.load(CONF_DIR / "train.yaml")
+    for key in keys:
+        if "." in key or key in previous or key not in shipped or key == "defaults":
+            return None
+        default = OmegaConf.select(shipped, key, throw_on_resolution_failure=False)
+        if OmegaConf.select(current, key) != default:
+            return None
+    return keys
+
+
 def differing_keys(previous: DictConfig, current: DictConfig) -> list[str]:
     """The dotted keys whose resolved values differ between a folder's resolved_config.yaml
     (`previous`) and the config of a run about to use that folder (`current`), sorted; folders

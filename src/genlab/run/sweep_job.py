@@ -8,6 +8,7 @@ another config is refused.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -16,10 +17,11 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from genlab.errors import ConfigError
-from genlab.run.config_identity import config_hash, differing_keys
+from genlab.run.config_identity import added_since, config_hash, differing_keys
 from genlab.run.resume import LAST_CHECKPOINT, load_checkpoint_iteration
 from genlab.run.run_record import SUMMARY_FILE, read_summary
 
+log = logging.getLogger(__name__)
 RESOLVED_CONFIG = "resolved_config.yaml"
 
 
@@ -62,6 +64,22 @@ def _refuse(run_dir: Path, cfg: DictConfig, previous: dict[str, Any]) -> FolderC
     )
 
 
+def _only_new_switches(run_dir: Path, cfg: DictConfig) -> bool:
+    """True when the folder's config differs from `cfg` only by switches genlab gained since it
+    was written, at their shipped defaults (config_identity.added_since); logged."""
+    resolved = run_dir / RESOLVED_CONFIG
+    if not resolved.is_file():
+        return False
+    added = added_since(OmegaConf.load(resolved), cfg)
+    if added:
+        log.info(
+            "job folder %s: written before genlab had %s; at the default, the same config",
+            run_dir,
+            ", ".join(added),
+        )
+    return bool(added)
+
+
 def plan_job(run_dir: Path, cfg: DictConfig, retry_failed: bool) -> JobPlan:
     """What to do in `run_dir` for the job configured by `cfg` (its seed already resolved)."""
     if not (run_dir / SUMMARY_FILE).is_file():
@@ -71,7 +89,8 @@ def plan_job(run_dir: Path, cfg: DictConfig, retry_failed: bool) -> JobPlan:
         if previous.get("config_hash") is None and previous.get("status") == "failed":
             # rejected before its run record existed: nothing of it can be reused
             return JobPlan(JobAction.TRAIN if retry_failed else JobAction.KEEP, previous)
-        raise _refuse(run_dir, cfg, previous)
+        if not _only_new_switches(run_dir, cfg):
+            raise _refuse(run_dir, cfg, previous)
     status = previous.get("status")
     checkpoint = run_dir / LAST_CHECKPOINT
     if status == "completed":
