@@ -161,21 +161,26 @@ def test_a_job_folder_of_another_config_is_refused(tmp_path: Path) -> None:
 def test_a_job_folder_from_before_a_new_switch_is_reused(tmp_path: Path) -> None:
     import json
 
-    from omegaconf import OmegaConf
+    from omegaconf import open_dict
 
+    from conftest import compose_config
     from genlab.run.config_identity import config_hash
 
     tiny = ["iterations=4", "metrics=none", "callbacks=none", "logger=csv", *FAST]
     first = genlab_train_cli(tmp_path, "-m", "seed=0", *tiny, "hydra.sweep.dir=sweep")
     assert first.returncode == 0, first.stderr[-3000:]
     job = tmp_path / "sweep" / "0"
-    # the folder as a genlab without the `compile` switch wrote it
+    # the folder as a genlab without the `compile` switch wrote it: no key, the hash without it
+    cfg = compose_config(tmp_path / "scratch", ["seed=0", *tiny, f"paths.root_dir={tmp_path}"])
+    summary = json.loads((job / "summary.json").read_text())
+    assert summary["config_hash"] == config_hash(cfg)
+    with open_dict(cfg):
+        del cfg["compile"]
+    summary["config_hash"] = config_hash(cfg)
+    (job / "summary.json").write_text(json.dumps(summary))
     resolved = yaml.safe_load((job / "resolved_config.yaml").read_text())
     del resolved["compile"]
     (job / "resolved_config.yaml").write_text(yaml.safe_dump(resolved))
-    summary = json.loads((job / "summary.json").read_text())
-    summary["config_hash"] = config_hash(OmegaConf.create(resolved))
-    (job / "summary.json").write_text(json.dumps(summary))
 
     def kept() -> dict[str, tuple[int, str]]:  # a rerun adds Hydra's record beside the original
         return {k: v for k, v in file_states(job).items() if not k.startswith(".hydra/rerun_")}

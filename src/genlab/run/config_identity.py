@@ -49,22 +49,28 @@ def _flat(node: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix[:-1]: node}
 
 
-def added_since(previous: DictConfig, current: DictConfig) -> list[str] | None:
-    """The keys in which `current` differs from `previous` when every one of them is a top-level
-    key `previous` lacks and `current` holds at the value genlab's train.yaml ships (a switch
-    added to genlab after `previous` was written, left at its default — which by convention keeps
-    the behaviour from before it existed); None when any difference is more than that."""
+def new_switches(previous: DictConfig, current: DictConfig) -> list[str]:
+    """Top-level keys of `current` that `previous` (a folder's resolved config) lacks and that
+    `current` holds at the value genlab's train.yaml ships: switches genlab gained after
+    `previous` was written, left at their defaults (which by convention keep the behaviour from
+    before they existed)."""
     from genlab import CONF_DIR
 
-    keys = differing_keys(previous, current)
     shipped = OmegaConf.load(CONF_DIR / "train.yaml")
-    for key in keys:
-        if "." in key or key in previous or key not in shipped or key == "defaults":
-            return None
-        default = OmegaConf.select(shipped, key, throw_on_resolution_failure=False)
-        if OmegaConf.select(current, key) != default:
-            return None
-    return keys
+    return [
+        key
+        for key in current
+        if key not in ("hydra", "defaults")
+        and key not in previous
+        and key in shipped
+        and OmegaConf.select(current, key)
+        == OmegaConf.select(shipped, key, throw_on_resolution_failure=False)
+    ]
+
+
+def config_hash_without(cfg: DictConfig, keys: list[str]) -> str:
+    """config_hash of `cfg` with the top-level `keys` left out."""
+    return config_hash(OmegaConf.masked_copy(cfg, [key for key in cfg if key not in keys]))
 
 
 def differing_keys(previous: DictConfig, current: DictConfig) -> list[str]:

@@ -17,7 +17,12 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from genlab.errors import ConfigError
-from genlab.run.config_identity import added_since, config_hash, differing_keys
+from genlab.run.config_identity import (
+    config_hash,
+    config_hash_without,
+    differing_keys,
+    new_switches,
+)
 from genlab.run.resume import LAST_CHECKPOINT, load_checkpoint_iteration
 from genlab.run.run_record import SUMMARY_FILE, read_summary
 
@@ -64,20 +69,21 @@ def _refuse(run_dir: Path, cfg: DictConfig, previous: dict[str, Any]) -> FolderC
     )
 
 
-def _only_new_switches(run_dir: Path, cfg: DictConfig) -> bool:
-    """True when the folder's config differs from `cfg` only by switches genlab gained since it
-    was written, at their shipped defaults (config_identity.added_since); logged."""
+def _only_new_switches(run_dir: Path, cfg: DictConfig, recorded_hash: str | None) -> bool:
+    """True when `cfg` is the folder's config plus switches genlab gained since it was written,
+    at their shipped defaults (config_identity.new_switches): without them it hashes alike."""
     resolved = run_dir / RESOLVED_CONFIG
-    if not resolved.is_file():
+    if recorded_hash is None or not resolved.is_file():
         return False
-    added = added_since(OmegaConf.load(resolved), cfg)
-    if added:
-        log.info(
-            "job folder %s: written before genlab had %s; at the default, the same config",
-            run_dir,
-            ", ".join(added),
-        )
-    return bool(added)
+    added = new_switches(OmegaConf.load(resolved), cfg)
+    if not added or config_hash_without(cfg, added) != recorded_hash:
+        return False
+    log.info(
+        "job folder %s was written before genlab had %s; at the default: the same config",
+        run_dir,
+        ", ".join(added),
+    )
+    return True
 
 
 def plan_job(run_dir: Path, cfg: DictConfig, retry_failed: bool) -> JobPlan:
@@ -89,7 +95,7 @@ def plan_job(run_dir: Path, cfg: DictConfig, retry_failed: bool) -> JobPlan:
         if previous.get("config_hash") is None and previous.get("status") == "failed":
             # rejected before its run record existed: nothing of it can be reused
             return JobPlan(JobAction.TRAIN if retry_failed else JobAction.KEEP, previous)
-        if not _only_new_switches(run_dir, cfg):
+        if not _only_new_switches(run_dir, cfg, previous.get("config_hash")):
             raise _refuse(run_dir, cfg, previous)
     status = previous.get("status")
     checkpoint = run_dir / LAST_CHECKPOINT
