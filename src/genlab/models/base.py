@@ -9,7 +9,7 @@ from typing import Any
 
 import lightning as L
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from genlab.models.run_state import RunState
 from genlab.run import rng_state
@@ -72,12 +72,19 @@ class GenerativeModel(L.LightningModule):
         else:
             rng_state.seed_all(self.seed + self.global_rank)
 
+    def named_nets(self) -> list[tuple[str, nn.Module]]:
+        """The model's child modules that hold parameters (generator, discriminator, ...)."""
+        return [
+            (name, child)
+            for name, child in self.named_children()
+            if any(True for _ in child.parameters())
+        ]
+
     def compile_nets(self) -> None:
-        """torch.compile each child net in place: its forward is compiled on first use, its
+        """torch.compile each net in place: its forward is compiled on first use, its
         parameters, buffers and state-dict keys stay those of the plain module."""
-        for child in self.children():
-            if any(True for _ in child.parameters()):
-                child.compile()
+        for _, net in self.named_nets():
+            net.compile()
 
     # --- training -------------------------------------------------------------------------
     def training_iteration(self, real: Tensor) -> None:

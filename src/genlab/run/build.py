@@ -92,7 +92,7 @@ def build(
     datamodule.prepare_data()  # missing data sets stop the run here, before any model work
     metrics = metrics_callback(cfg, datamodule)  # so do missing Inception weights
     model = instantiate(cfg.model, _convert_="all")
-    if cfg.get("compile"):  # absent from configs saved before the switch (resume of such a run)
+    if cfg.compile:
         model.compile_nets()
     # one switch, trainer.enable_progress_bar, for the bar; a sweep's jobs print a line instead
     show_bar = bool(cfg.trainer.get("enable_progress_bar", True)) and not multirun
@@ -112,9 +112,8 @@ def build(
         completed_iterations=functools.partial(getattr, model, "iteration"),
     )
     sizes = [
-        f"{name} {type(child).__name__} {sum(p.numel() for p in child.parameters()):,} parameters"
-        for name, child in model.named_children()
-        if any(True for _ in child.parameters())
+        f"{name} {type(net).__name__} {sum(p.numel() for p in net.parameters()):,} parameters"
+        for name, net in model.named_nets()
     ]
     log.info("%s: %s", type(model).__name__, "; ".join(sizes))
     trainer = instantiate(

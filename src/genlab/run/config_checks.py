@@ -124,8 +124,8 @@ def config_problems(cfg: DictConfig) -> list[str]:
                 f"model.minibatch_std={group} must be 0 (off) or a group size >= 2 that divides"
                 f" the {judged} samples (packs) D sees per batch"
             )
-    compile_nets = cfg.get("compile")  # absent from configs saved before the switch (resume)
-    if compile_nets is not None and not isinstance(compile_nets, bool):
+    compile_nets = cfg.compile
+    if not isinstance(compile_nets, bool):
         problems.append(f"compile={compile_nets!r} must be true or false")
     elif compile_nets and ("gp_lambda" in model or (model.get("r1_gamma") or 0) > 0):
         problems.append(

@@ -9,6 +9,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from genlab.errors import ConfigError
+from genlab.run.config_identity import new_switches
 from genlab.run.run_record import SUMMARY_FILE, read_summary
 
 LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"  # in a run folder: what resuming continues
@@ -72,6 +73,10 @@ def prepare_resume(cfg: DictConfig, overrides: list[str]) -> Resume:
     previous = read_summary(run_dir)
     run_cfg = OmegaConf.load(config_file)
     with open_dict(run_cfg):
+        # switches genlab gained since the run was saved take their shipped defaults, which keep
+        # the behaviour from before they existed (as for sweep folders: config_identity)
+        for key in new_switches(run_cfg, cfg):
+            run_cfg[key] = cfg[key]
         run_cfg.resume = str(cfg.resume)
         run_cfg.seed = previous["seed"]  # the seed it ran with, also when it was drawn
         for override in overrides:
