@@ -183,13 +183,13 @@ def penalty_agreement(device: str) -> list[tuple[str, float, float]]:
     critic = DCGANDiscriminator([3, 32, 32], 64, "layer", pack=1, minibatch_std=0).to(device)
     real = torch.randn(64, 3, 32, 32, device=device)
     fake = torch.randn(64, 3, 32, 32, device=device)
+    alpha = torch.rand(64, 1, 1, 1, device=device)  # the same interpolation weights for every run
     rows = []
 
     def run(dtype: torch.dtype | None) -> tuple[float, torch.Tensor]:
         critic.zero_grad()
-        torch.manual_seed(1)
         with torch.autocast(device, dtype=dtype or torch.float32, enabled=dtype is not None):
-            penalty = gradient_penalty(critic, real, fake)
+            penalty = gradient_penalty(critic, real, fake, alpha)
         penalty.backward()
         grads = torch.cat([p.grad.flatten() for p in critic.parameters() if p.grad is not None])
         return penalty.item(), grads

@@ -27,7 +27,7 @@ def test_gradient_penalty_of_a_linear_critic_is_closed_form(shape: tuple[int, ..
     w = torch.randn(math.prod(shape)) * 0.7
     critic = _linear_critic(w)
     real, fake = torch.randn(16, *shape), torch.randn(16, *shape)
-    penalty = gradient_penalty(critic, real, fake)
+    penalty = gradient_penalty(critic, real, fake, torch.rand(16, *[1] * len(shape)))
     assert penalty.item() == pytest.approx((w.norm().item() - 1) ** 2, rel=1e-5)
     # the penalty reaches the critic's weights: d/dw (|w|-1)^2 = 2(|w|-1) w/|w|
     penalty.backward()
@@ -120,12 +120,12 @@ def test_gradient_penalty_under_bf16_autocast_matches_fp32() -> None:
     critic = nn.Sequential(nn.Linear(2, 64), nn.LeakyReLU(0.2), nn.Linear(64, 64), nn.Linear(64, 1))
     critic = nn.Sequential(critic, nn.Flatten(0))
     real, fake = torch.randn(256, 2), torch.randn(256, 2)
+    alpha = torch.rand(256, 1)  # the same interpolation weights
 
     def penalty_and_grads(autocast: bool) -> tuple[float, list[torch.Tensor]]:
         critic.zero_grad()
-        torch.manual_seed(1)  # the same interpolation weights
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
-            penalty = gradient_penalty(critic, real, fake)
+            penalty = gradient_penalty(critic, real, fake, alpha)
         penalty.backward()
         return penalty.item(), [p.grad.clone() for p in critic.parameters() if p.grad is not None]
 

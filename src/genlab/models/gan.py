@@ -116,7 +116,11 @@ class GAN(GenerativeModel):
 
     def _with_instance_noise(self, x: Tensor) -> Tensor:
         std = self.instance_noise()
-        return x + std * torch.randn_like(x) if std > 0 else x
+        return x + std * self.randn_like(x) if std > 0 else x
+
+    def scores(self, x: Tensor) -> Tensor:
+        """D's scores, (B,) — or (K, B) per member in a batched model (B / pack with PacGAN)."""
+        return self.per_member(self.discriminator(x))
 
     @torch.no_grad()
     def update_ema(self) -> None:
@@ -133,20 +137,20 @@ class GAN(GenerativeModel):
     @torch.no_grad()
     def _score_summary(self, scores: Tensor) -> Tensor:
         # D(x) as a probability for the BCE losses, the raw score otherwise (logged only: no graph)
-        return torch.sigmoid(scores).mean() if self.loss.probabilistic else scores.mean()
+        return torch.sigmoid(scores).mean(-1) if self.loss.probabilistic else scores.mean(-1)
 
     def discriminator_loss(self, real: Tensor, fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         """The discriminator's objective on one real and one fake batch, and what to log."""
         real, fake = self._with_instance_noise(real), self._with_instance_noise(fake)
-        real_scores = self.discriminator(real)
-        fake_scores = self.discriminator(fake)
+        real_scores = self.scores(real)
+        fake_scores = self.scores(fake)
         loss = self.loss.discriminator(real_scores, fake_scores, self.real_target)
         logs = {
             "train/D(x)": self._score_summary(real_scores),
             "train/D(G(z))": self._score_summary(fake_scores),
         }
         if self.r1_gamma > 0:
-            penalty = r1_penalty(self.discriminator, real)
+            penalty = r1_penalty(self.discriminator, real, self.members)
             loss = loss + 0.5 * self.r1_gamma * penalty
             logs["train/r1"] = penalty
         logs["train/d_loss"] = loss
@@ -154,7 +158,7 @@ class GAN(GenerativeModel):
 
     def training_iteration(self, real: Tensor) -> None:
         opt_g, opt_d = self.optimizers()
-        batch_size = real.shape[1]
+        batch_size = real.shape[1] // self.member_count  # each member's
         for real_batch in real:
             with torch.no_grad():
                 fake = self.generator(self.noise(batch_size))
@@ -164,11 +168,11 @@ class GAN(GenerativeModel):
             self.record(logs)
 
         with self.toggled_optimizer(opt_g):
-            fake_scores = self.discriminator(
+            fake_scores = self.scores(
                 self._with_instance_noise(self.generator(self.noise(batch_size)))
             )
             if self.loss.relativistic:  # on the last discriminator step's real batch
-                real_scores = self.discriminator(self._with_instance_noise(real[-1]))
+                real_scores = self.scores(self._with_instance_noise(real[-1]))
                 g_loss = self.loss.generator(fake_scores, real_scores)
             else:
                 g_loss = self.loss.generator(fake_scores)

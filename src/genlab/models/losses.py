@@ -1,4 +1,7 @@
-"""Adversarial losses on raw discriminator scores, and the Gaussian KL of the VAE."""
+"""Adversarial losses on raw discriminator scores, and the Gaussian KL of the VAE.
+
+Scores are (B,), or (K, B) for the K members of a batched model: every mean is over the last
+(sample) axis, so a loss is a scalar, or one value per member."""
 
 from __future__ import annotations
 
@@ -29,45 +32,49 @@ def _bce_discriminator(real: Tensor, fake: Tensor, real_target: float) -> Tensor
     real_term = F.softplus(-real)
     if real_target != 1.0:
         real_term = real_target * real_term + (1 - real_target) * F.softplus(real)
-    return real_term.mean() + F.softplus(fake).mean()
+    return real_term.mean(-1) + F.softplus(fake).mean(-1)
 
 
 def _ns_generator(fake: Tensor) -> Tensor:
-    return F.softplus(-fake).mean()  # -log D(G(z))
+    return F.softplus(-fake).mean(-1)  # -log D(G(z))
 
 
 def _minimax_generator(fake: Tensor) -> Tensor:
-    return -F.softplus(fake).mean()  # log(1 - D(G(z)))
+    return -F.softplus(fake).mean(-1)  # log(1 - D(G(z)))
 
 
 def _lsgan_discriminator(real: Tensor, fake: Tensor, real_target: float) -> Tensor:
-    return 0.5 * ((real - real_target).pow(2).mean() + fake.pow(2).mean())
+    return 0.5 * ((real - real_target).pow(2).mean(-1) + fake.pow(2).mean(-1))
 
 
 def _lsgan_generator(fake: Tensor) -> Tensor:
-    return 0.5 * (fake - 1).pow(2).mean()
+    return 0.5 * (fake - 1).pow(2).mean(-1)
 
 
 def _hinge_discriminator(real: Tensor, fake: Tensor, real_target: float) -> Tensor:
-    return F.relu(1 - real).mean() + F.relu(1 + fake).mean()
+    return F.relu(1 - real).mean(-1) + F.relu(1 + fake).mean(-1)
 
 
 def _critic_discriminator(real: Tensor, fake: Tensor, real_target: float) -> Tensor:
-    return fake.mean() - real.mean()
+    return fake.mean(-1) - real.mean(-1)
 
 
 def _critic_generator(fake: Tensor) -> Tensor:
-    return -fake.mean()
+    return -fake.mean(-1)
 
 
 def _relativistic_average_discriminator(real: Tensor, fake: Tensor, real_target: float) -> Tensor:
     # -E log sigmoid(C(x) - E C(G(z))) - E log(1 - sigmoid(C(G(z)) - E C(x)))
-    return F.softplus(-(real - fake.mean())).mean() + F.softplus(fake - real.mean()).mean()
+    return F.softplus(-(real - fake.mean(-1, keepdim=True))).mean(-1) + F.softplus(
+        fake - real.mean(-1, keepdim=True)
+    ).mean(-1)
 
 
 def _relativistic_average_generator(fake: Tensor, real: Tensor) -> Tensor:
     # the discriminator's objective with real and fake swapped
-    return F.softplus(-(fake - real.mean())).mean() + F.softplus(real - fake.mean()).mean()
+    return F.softplus(-(fake - real.mean(-1, keepdim=True))).mean(-1) + F.softplus(
+        real - fake.mean(-1, keepdim=True)
+    ).mean(-1)
 
 
 ADVERSARIAL_LOSSES: dict[str, AdversarialLoss] = {

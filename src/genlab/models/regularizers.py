@@ -6,10 +6,13 @@ import torch
 from torch import Tensor, nn
 
 
-def gradient_penalty(critic: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
-    """WGAN-GP penalty: mean over samples of (||grad_x critic(x_hat)||_2 - 1)^2.
+def gradient_penalty(
+    critic: nn.Module, real: Tensor, fake: Tensor, alpha: Tensor, members: int | None = None
+) -> Tensor:
+    """WGAN-GP penalty: mean over samples of (||grad_x critic(x_hat)||_2 - 1)^2 — per member,
+    shape (K,), for a member-batched critic (`members` K, samples folded member-major).
 
-    x_hat are random interpolates between real and fake samples (one uniform weight per sample);
+    x_hat = alpha * real + (1 - alpha) * fake, alpha (B, 1, ...) one uniform weight per sample;
     the norm is taken per sample over all non-batch dimensions. The graph is kept so the
     penalty's gradient reaches the critic's parameters (double backward).
 
@@ -17,18 +20,19 @@ def gradient_penalty(critic: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
     gradient's norm is off by ~1e-3 relative and the parameter gradients by a few percent, and
     under fp16 the squared norm can overflow. The result joins the (scaled) critic loss as usual.
     """
-    alpha = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), device=real.device)
     with torch.autocast(device_type=real.device.type, enabled=False):
         interpolates = alpha * real.detach().float() + (1 - alpha) * fake.detach().float()
         interpolates.requires_grad_(True)
         scores = critic(interpolates).float()
         (grad,) = torch.autograd.grad(scores.sum(), interpolates, create_graph=True)
-        return (grad.flatten(1).norm(2, dim=1) - 1).pow(2).mean()
+        per_sample = (grad.flatten(1).norm(2, dim=1) - 1).pow(2)
+        return per_sample.mean() if members is None else per_sample.view(members, -1).mean(1)
 
 
-def r1_penalty(discriminator: nn.Module, real: Tensor) -> Tensor:
+def r1_penalty(discriminator: nn.Module, real: Tensor, members: int | None = None) -> Tensor:
     """R1 (Mescheder et al. 2018): squared norm of grad_x D(x) on real data, summed over the
-    input and averaged over the discriminator's scores (one per sample, or per pack).
+    input and averaged over the discriminator's scores (one per sample, or per pack); per
+    member, shape (K,), for a member-batched discriminator.
 
     The caller weights it by gamma / 2. Like the gradient penalty, it runs in float32 with
     autocast off, with the graph kept for the parameters' gradient.
@@ -37,4 +41,6 @@ def r1_penalty(discriminator: nn.Module, real: Tensor) -> Tensor:
         inputs = real.detach().float().requires_grad_(True)
         scores = discriminator(inputs).float()
         (grad,) = torch.autograd.grad(scores.sum(), inputs, create_graph=True)
-        return grad.pow(2).sum() / scores.numel()
+        if members is None:
+            return grad.pow(2).sum() / scores.numel()
+        return grad.pow(2).reshape(members, -1).sum(1) / (scores.numel() // members)

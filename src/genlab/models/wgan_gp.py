@@ -60,7 +60,8 @@ class WGANGP(GAN):
 
     def discriminator_loss(self, real: Tensor, fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         critic_loss, logs = super().discriminator_loss(real, fake)
-        penalty = gradient_penalty(self.discriminator, real, fake)
+        alpha = self.rand(real.shape[0] // self.member_count, *([1] * (real.dim() - 1)))
+        penalty = gradient_penalty(self.discriminator, real, fake, alpha, self.members)
         loss = critic_loss + self.gp_lambda * penalty
         logs["train/wasserstein"] = -critic_loss  # E[D(x)] - E[D(G(z))]
         logs["train/gp"] = penalty

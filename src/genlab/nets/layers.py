@@ -57,8 +57,11 @@ class MinibatchStd(nn.Module):
         if group_size < 2:
             raise ValueError(f"minibatch_std group size must be >= 2, got {group_size}")
         self.group_size = group_size
+        self.members = 1  # K in a member-batched net: groups are formed within each member
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.members > 1:
+            return self._members_forward(x)
         batch = x.shape[0]
         group = min(self.group_size, batch)
         if batch % group:
@@ -71,4 +74,19 @@ class MinibatchStd(nn.Module):
         std = (grouped.var(dim=0, unbiased=False) + 1e-8).sqrt()
         stat = std.flatten(1).mean(dim=1).repeat(group)  # (batch,), one value per sample
         extra = stat.view(batch, 1, *([1] * (x.dim() - 2))).expand(batch, 1, *x.shape[2:])
+        return torch.cat([x, extra.to(x.dtype)], dim=1)
+
+    def _members_forward(self, x: Tensor) -> Tensor:
+        # the plain forward per member, on (K*B, ...) member-major
+        members, batch = self.members, x.shape[0] // self.members
+        group = min(self.group_size, batch)
+        if batch % group:
+            raise ValueError(
+                f"minibatch_std: a batch of {batch} does not split into groups of {group};"
+                " pick a batch size divisible by the group size"
+            )
+        grouped = x.reshape(members, group, batch // group, *x.shape[1:])
+        std = (grouped.var(dim=1, unbiased=False) + 1e-8).sqrt()
+        stat = std.flatten(2).mean(dim=2).repeat(1, group).reshape(members * batch)
+        extra = stat.view(-1, 1, *([1] * (x.dim() - 2))).expand(x.shape[0], 1, *x.shape[2:])
         return torch.cat([x, extra.to(x.dtype)], dim=1)
