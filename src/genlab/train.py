@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import random
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,8 +46,22 @@ def resolve_seed(cfg: DictConfig, recorded: int | None = None) -> int:
     return int(cfg.seed)
 
 
-def train(cfg: DictConfig) -> float | None:
-    """Train one run (or finish one sweep job) as configured; returns the swept value, if any."""
+@dataclass
+class RunStart:
+    """A run (or sweep job) ready to train: its config, seed, record and what it continues."""
+
+    cfg: DictConfig
+    seed: int
+    record: RunRecord
+    config: dict[str, Any]  # the resolved config, as recorded
+    job: HydraJob
+    resume: Resume | None
+    purge_step: int | None
+
+
+def start_run(cfg: DictConfig) -> RunStart | float | None:
+    """Everything before training: checks, threads, resume, a rerun sweep job's plan, the seed,
+    the run folder and its record. Returns the swept value instead when a sweep job is done."""
     check_config(cfg)
     num_threads = configure_threads(cfg)
     job = current_job()
@@ -71,42 +86,62 @@ def train(cfg: DictConfig) -> float | None:
     (run_dir / RESOLVED_CONFIG).write_text(OmegaConf.to_yaml(resolved))
     record = start_record(cfg, seed, job, resume, num_threads, code_dir=CONF_DIR.parent)
     purge_step = resume.iteration + 1 if resume else (0 if reused_folder else None)
+    return RunStart(cfg, seed, record, OmegaConf.to_container(resolved), job, resume, purge_step)
+
+
+def record_failure(start: RunStart, err: BaseException) -> None:
+    """A run that stopped with `err`: failed in its summary.json unless it recorded an end."""
+    run_dir = start.record.path.parent
+    summary = read_summary(run_dir) if start.record.path.exists() else None
+    if summary is None or summary["status"] == "running":
+        done = summary["iterations_done"] if summary else 0
+        start.record.write("failed", done, {}, **failure_fields(err))
+
+
+def finish_run(start: RunStart) -> float | None:
+    """The closing report (or a sweep job's line) and the swept value of a trained run."""
+    run_dir = start.record.path.parent
+    summary = read_summary(run_dir)  # written by rank 0, which may be a spawned process
+    job = start.job
+    print(job_line(summary, run_dir, job.number) if job.multirun else run_report(summary, run_dir))
+    return swept_value(start.cfg, summary)
+
+
+def train(cfg: DictConfig) -> float | None:
+    """Train one run (or finish one sweep job) as configured; returns the swept value, if any."""
+    start = start_run(cfg)
+    if not isinstance(start, RunStart):
+        return start
     try:
-        _fit(cfg, seed, record, OmegaConf.to_container(resolved), job, resume, purge_step)
+        _fit(start)
     except RunPreempted as stop:
         stop.pass_on()  # submitit's handler requeues the job and exits; locally, nothing
         raise
     except BaseException as err:
-        summary = read_summary(run_dir) if record.path.exists() else None
-        if summary is None or summary["status"] == "running":
-            done = summary["iterations_done"] if summary else 0
-            record.write("failed", done, {}, **failure_fields(err))
+        record_failure(start, err)
         raise
-    summary = read_summary(run_dir)  # written by rank 0, which may be a spawned process
-    print(job_line(summary, run_dir, job.number) if job.multirun else run_report(summary, run_dir))
-    return swept_value(cfg, summary)
+    return finish_run(start)
 
 
-def _fit(
-    cfg: DictConfig,
-    seed: int,
-    record: RunRecord,
-    config: dict[str, Any],
-    job: HydraJob,
-    resume: Resume | None,
-    purge_step: int | None,
-) -> None:
-    from genlab.callbacks.metrics import MetricsCallback
+def run_summary(start: RunStart) -> Any:
+    """The RunSummary callback of a run: its record, config and HPARAMS selection."""
     from genlab.callbacks.summary import RunSummary
     from genlab.run.hparams import chosen_settings
 
-    hparams = chosen_settings(config, job.choices, job.overrides)
-    summary = RunSummary(record, config, hparams)
-    datamodule, model, trainer = build(cfg, seed, [summary], tensorboard_purge_step=purge_step)
+    hparams = chosen_settings(start.config, start.job.choices, start.job.overrides)
+    return RunSummary(start.record, start.config, hparams)
+
+
+def _fit(start: RunStart) -> None:
+    from genlab.callbacks.metrics import MetricsCallback
+
+    datamodule, model, trainer = build(
+        start.cfg, start.seed, [run_summary(start)], tensorboard_purge_step=start.purge_step
+    )
     for callback in trainer.callbacks:
         if isinstance(callback, MetricsCallback):  # the evaluator's identity joins the record
-            record.facts.update(callback.suite.identity())
-    ckpt_path = str(resume.checkpoint) if resume else None
+            start.record.facts.update(callback.suite.identity())
+    ckpt_path = str(start.resume.checkpoint) if start.resume else None
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
 
 

@@ -89,12 +89,16 @@ class TensorDataModule(L.LightningDataModule):
         self.data, self.labels = data, labels
 
     def train_dataloader(self) -> TensorBatches:
-        if self.schedule is None:
-            raise RuntimeError("call configure_loop() before training")
-        assert self.data is not None
         trainer = self.trainer
         device = trainer.strategy.root_device if trainer is not None else "cpu"
         rank = trainer.global_rank if trainer is not None else 0
+        return self.batches(device, rank)
+
+    def batches(self, device: torch.device | str, rank: int) -> TensorBatches:
+        """The training batches of process `rank`, on `device`."""
+        if self.schedule is None:
+            raise RuntimeError("call configure_loop() before training")
+        assert self.data is not None
         return TensorBatches(
             data=self.data.to(device),
             batch_size=self.batch_size,

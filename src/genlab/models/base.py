@@ -213,6 +213,21 @@ class GenerativeModel(L.LightningModule):
         self._accumulate(names, torch.where(finite, stacked, 0.0), finite.float())
         self._accumulate((SKIPPED_STEPS_KEY,), (~finite).any().float().reshape(1), 1)
 
+    def take_records(self) -> list[tuple[tuple[str, ...], Tensor, int | Tensor]]:
+        """The scalar sums and counts recorded since the last call, by their names, cleared here
+        (a batched model's sums hold one column per member)."""
+        records = [
+            (names, self._scalar_sums[names], self._scalar_counts[names])
+            for names in self._scalar_sums
+        ]
+        self._scalar_sums.clear()
+        self._scalar_counts.clear()
+        return records
+
+    def add_records(self, names: tuple[str, ...], sums: Tensor, count: int | Tensor) -> None:
+        """Add sums and counts of scalars recorded elsewhere (a member's, by its batched model)."""
+        self._accumulate(names, sums, count)
+
     def _accumulate(self, names: tuple[str, ...], values: Tensor, count: int | Tensor) -> None:
         sums = self._scalar_sums.get(names)
         if sums is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -67,22 +68,28 @@ def instantiate_loggers(cfg: DictConfig, tensorboard_purge_step: int | None) -> 
     return loggers
 
 
-def build(
+@dataclass
+class RunParts:
+    """A run's parts before its trainer: data, model, callbacks (in order) and loggers."""
+
+    datamodule: Any
+    model: Any
+    callbacks: list[Any]
+    loggers: list[Any]
+
+
+def build_parts(
     cfg: DictConfig,
     seed: int,
     extra_callbacks: list[Any] | None = None,
     tensorboard_purge_step: int | None = None,
-) -> tuple[Any, ...]:
-    """Seed, then instantiate (datamodule, model, trainer) from a checked config."""
+) -> RunParts:
+    """Seed, then instantiate the data module, model, callbacks and loggers of a checked config."""
     import lightning as L
     from hydra.utils import instantiate
-    from lightning.pytorch.callbacks import ProgressBar
 
-    from genlab.callbacks.iteration import IterationCallback
     from genlab.callbacks.preemption import PreemptionCheckpoint
     from genlab.callbacks.scalars import ScalarLogger
-    from genlab.data.tensor_batches import IterationSchedule
-    from genlab.run.launch import choose_strategy
     from genlab.run.process import ProcessPolicy, apply_process_policy
 
     apply_process_policy()
@@ -103,27 +110,61 @@ def build(
     if cfg.preemption_signal is not None:
         checkpoint = Path(cfg.paths.output_dir) / LAST_CHECKPOINT
         callbacks.append(PreemptionCheckpoint(str(cfg.preemption_signal), checkpoint))
+    loggers = instantiate_loggers(cfg, tensorboard_purge_step)
+    return RunParts(datamodule, model, callbacks, loggers)
+
+
+def iteration_schedule(cfg: DictConfig, callbacks: list[Any]) -> Any:
+    """The iterations per Lightning batch: up to iterations_per_batch, ending at every cadence."""
+    from genlab.callbacks.iteration import IterationCallback
+    from genlab.data.tensor_batches import IterationSchedule
+
     cadences = [c.every_n_iterations for c in callbacks if isinstance(c, IterationCallback)]
-    schedule = IterationSchedule(int(cfg.iterations), int(cfg.iterations_per_batch), cadences)
-    datamodule.configure_loop(
-        schedule,
-        batches_per_iteration=model.real_batches_per_iteration,
-        # picklable (ddp_spawn sends data module and model to each process in one pickle)
-        completed_iterations=functools.partial(getattr, model, "iteration"),
-    )
+    return IterationSchedule(int(cfg.iterations), int(cfg.iterations_per_batch), cadences)
+
+
+def log_net_sizes(model: Any) -> None:
     sizes = [
         f"{name} {type(net).__name__} {sum(p.numel() for p in net.parameters()):,} parameters"
         for name, net in model.named_nets()
     ]
     log.info("%s: %s", type(model).__name__, "; ".join(sizes))
-    trainer = instantiate(
+
+
+def build_trainer(cfg: DictConfig, model: Any, callbacks: list[Any], loggers: list[Any]) -> Any:
+    """The Lightning trainer of `cfg.trainer` with these callbacks and loggers."""
+    from hydra.utils import instantiate
+    from lightning.pytorch.callbacks import ProgressBar
+
+    from genlab.run.launch import choose_strategy
+
+    return instantiate(
         cfg.trainer,
         # the bar in `callbacks` (none when show_bar is off, or with callbacks=none): Lightning's
         # own would count epochs and batches, not iterations
         enable_progress_bar=any(isinstance(c, ProgressBar) for c in callbacks),
-        strategy=choose_strategy(cfg.trainer.get("strategy", "auto"), multirun),
+        strategy=choose_strategy(cfg.trainer.get("strategy", "auto"), current_job().multirun),
         callbacks=callbacks,
-        logger=instantiate_loggers(cfg, tensorboard_purge_step) or False,
+        logger=loggers or False,
         max_steps=int(cfg.iterations) * model.optimizer_steps_per_iteration,
     )
-    return datamodule, model, trainer
+
+
+def build(
+    cfg: DictConfig,
+    seed: int,
+    extra_callbacks: list[Any] | None = None,
+    tensorboard_purge_step: int | None = None,
+) -> tuple[Any, ...]:
+    """Seed, then instantiate (datamodule, model, trainer) from a checked config."""
+    parts = build_parts(cfg, seed, extra_callbacks, tensorboard_purge_step)
+    model = parts.model
+    parts.datamodule.configure_loop(
+        iteration_schedule(cfg, parts.callbacks),
+        batches_per_iteration=model.real_batches_per_iteration,
+        # picklable (ddp_spawn sends data module and model to each process in one pickle)
+        completed_iterations=functools.partial(getattr, model, "iteration"),
+    )
+    log_net_sizes(model)
+    trainer = build_trainer(cfg, model, parts.callbacks, parts.loggers)
+    return parts.datamodule, model, trainer

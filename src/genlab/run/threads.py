@@ -1,8 +1,8 @@
 """Torch's intra-op thread count per run, so jobs running side by side share the machine's cores.
 
 `num_threads: null` (the default) sets a count only where a launcher runs several jobs at once on
-this machine: under joblib (hydra/launcher=parallel) each of its n_jobs jobs gets cores // n_jobs
-threads (the share joblib's loky workers also put in OMP_NUM_THREADS); under submitit's local
+this machine: under joblib (hydra/launcher=parallel) and the members launcher
+(hydra/launcher=members) each of its n_jobs jobs gets cores // n_jobs threads (the share joblib's loky workers also put in OMP_NUM_THREADS); under submitit's local
 executor (hydra/launcher=local) each job gets its cpus_per_task, which that executor does not
 enforce. Elsewhere torch's default stands: the basic launcher runs one job at a time, SLURM
 confines each job to its CPUs. An integer num_threads=N sets N threads for every run.
@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 JOBLIB = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
 SUBMITIT_LOCAL = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher"
+MEMBERS = "hydra_plugins.genlab_members_launcher.members_launcher.MembersLauncher"
 
 
 def available_cores() -> int:
@@ -40,7 +41,7 @@ def joblib_workers(n_jobs: int | None, cores: int) -> int:
 def launcher_threads(launcher: Mapping[str, Any] | None, cores: int) -> tuple[int | None, str]:
     """The per-job thread count the Hydra launcher implies (None: none) and why."""
     target = launcher.get("_target_") if launcher is not None else None
-    if target == JOBLIB:
+    if target in (JOBLIB, MEMBERS):
         workers = joblib_workers(launcher.get("n_jobs"), cores)
         if workers > 1:
             return max(1, cores // workers), f"{workers} parallel joblib jobs on {cores} cores"

@@ -1,0 +1,197 @@
+"""A Hydra launcher that fuses a sweep's jobs which differ only in `seed` into member groups.
+
+Each group of up to `members` jobs (same overrides but the seed) trains as one batched model in
+one process (genlab.run.members); `n_jobs` groups run at a time, in loky worker processes as
+with hydra-joblib-launcher (1: in this process). Every job keeps its number, folder, `.hydra/`
+record and return value, so sweepers, `genlab-compare` and reruns see the jobs they would see
+on the other launchers. A group of one, and a job whose config cannot train as members
+(genlab.run.members.members_refusal), run as plain jobs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.singleton import Singleton
+from hydra.core.utils import JobReturn, JobStatus, configure_log, run_job, setup_globals
+from hydra.plugins.launcher import Launcher
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, open_dict
+
+log = logging.getLogger(__name__)
+
+
+def _seedless(overrides: Sequence[str]) -> tuple[str, ...]:
+    return tuple(o for o in overrides if o.split("=", 1)[0].lstrip("+~") != "seed")
+
+
+def member_groups(job_overrides: Sequence[Sequence[str]], members: int) -> list[list[int]]:
+    """Indices of the jobs that train together: same overrides but the seed, in sweep order,
+    up to `members` per group."""
+    by_key: dict[tuple[str, ...], list[list[int]]] = {}
+    groups: list[list[int]] = []
+    for index, overrides in enumerate(job_overrides):
+        chunks = by_key.setdefault(_seedless(overrides), [])
+        if not chunks or len(chunks[-1]) >= members:
+            chunks.append([])
+            groups.append(chunks[-1])
+        chunks[-1].append(index)
+    return groups
+
+
+def _sweep_config(
+    hydra_context: HydraContext, config: DictConfig, overrides: Sequence[str], number: int
+) -> DictConfig:
+    sweep_config = hydra_context.config_loader.load_sweep_config(config, list(overrides))
+    with open_dict(sweep_config):
+        sweep_config.hydra.job.id = f"{sweep_config.hydra.job.name}_{number}"
+        sweep_config.hydra.job.num = number
+    return sweep_config
+
+
+def _run(config: DictConfig, hydra_context: HydraContext, task: TaskFunction) -> JobReturn:
+    HydraConfig.instance().set_config(config)
+    return run_job(
+        hydra_context=hydra_context,
+        config=config,
+        task_function=task,
+        job_dir_key="hydra.sweep.dir",
+        job_subdir_key="hydra.sweep.subdir",
+    )
+
+
+def run_group(
+    numbers: list[int],
+    overrides: list[Sequence[str]],
+    hydra_context: HydraContext,
+    config: DictConfig,
+    task_function: TaskFunction,
+    singleton_state: dict[Any, Any],
+) -> list[JobReturn]:
+    """Run one group's jobs: each prepared in its own folder with Hydra's job set-up, then
+    trained together (in a worker process, or in this one)."""
+    from genlab.run.members import members_refusal, train_members
+    from genlab.run.task import run_task
+    from genlab.train import RunStart, start_run
+
+    setup_globals()
+    Singleton.set_state(singleton_state)
+    configs = [
+        _sweep_config(hydra_context, config, o, n) for o, n in zip(overrides, numbers, strict=True)
+    ]
+    if len(configs) == 1 or members_refusal(configs[0]) is not None:
+        if len(configs) > 1:
+            log.warning("members: %s; these jobs run one by one", members_refusal(configs[0]))
+        return [_run(c, hydra_context, task_function) for c in configs]
+    returns = [_run(c, hydra_context, lambda cfg: run_task(start_run, cfg)) for c in configs]
+    starts = [
+        r.return_value
+        for r in returns
+        if r.status is JobStatus.COMPLETED and isinstance(r.return_value, RunStart)
+    ]
+    HydraConfig.instance().set_config(configs[0])
+    _log_to_every_member(configs, returns)
+    values = iter(train_members(starts) if starts else [])
+    for ret in returns:
+        if ret.status is JobStatus.COMPLETED and isinstance(ret.return_value, RunStart):
+            ret.return_value = next(values)
+    return returns
+
+
+def _log_to_every_member(configs: list[DictConfig], returns: list[JobReturn]) -> None:
+    """The group's log lines go to each member's log file (what run_job set up for the last
+    member goes to the first member's, and the others gain a handler each)."""
+    from genlab.callbacks.members import CURRENT_MEMBER
+
+    configure_log(configs[0].hydra.job_logging, configs[0].hydra.verbose)
+    root = logging.getLogger()
+    template = next((h for h in root.handlers if isinstance(h, logging.FileHandler)), None)
+    if template is None:
+        return
+    template.addFilter(_MemberFilter(0, CURRENT_MEMBER))
+    for index, ret in enumerate(returns[1:], start=1):
+        path = Path(ret.hydra_cfg.hydra.runtime.output_dir) / Path(template.baseFilename).name
+        handler = logging.FileHandler(path)
+        handler.setFormatter(template.formatter)
+        handler.setLevel(template.level)
+        handler.addFilter(_MemberFilter(index, CURRENT_MEMBER))
+        root.addHandler(handler)
+
+
+class _MemberFilter(logging.Filter):
+    """Passes the lines of the whole group and of one member's callbacks."""
+
+    def __init__(self, index: int, current: Any) -> None:
+        super().__init__()
+        self.index = index
+        self.current = current
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        member = self.current.get()
+        return member is None or member == self.index
+
+
+class MembersLauncher(Launcher):
+    """See the module docstring; configured by conf/hydra/launcher/members.yaml."""
+
+    def __init__(self, members: int, n_jobs: int) -> None:
+        if members < 1 or n_jobs < 1:
+            raise ValueError(
+                f"hydra.launcher.members={members}, n_jobs={n_jobs}: both must be >= 1"
+            )
+        self.members = members
+        self.n_jobs = n_jobs
+        self.config: DictConfig | None = None
+        self.task_function: TaskFunction | None = None
+        self.hydra_context: HydraContext | None = None
+
+    def setup(
+        self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
+    ) -> None:
+        self.config = config
+        self.hydra_context = hydra_context
+        self.task_function = task_function
+
+    def launch(
+        self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
+    ) -> Sequence[JobReturn]:
+        from joblib import Parallel, delayed
+
+        setup_globals()
+        assert self.config is not None and self.hydra_context is not None
+        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
+        groups = member_groups(job_overrides, self.members)
+        log.info(
+            "members: %d jobs in %d groups of up to %d, %d at a time",
+            len(job_overrides),
+            len(groups),
+            self.members,
+            self.n_jobs,
+        )
+        calls = [
+            (
+                [initial_job_idx + i for i in group],
+                [job_overrides[i] for i in group],
+                self.hydra_context,
+                self.config,
+                self.task_function,
+                Singleton.get_state(),
+            )
+            for group in groups
+        ]
+        if self.n_jobs == 1:
+            results = [run_group(*call) for call in calls]
+        else:
+            results = Parallel(n_jobs=self.n_jobs, backend="loky")(
+                delayed(run_group)(*call) for call in calls
+            )
+        returns: list[JobReturn | None] = [None] * len(job_overrides)
+        for group, group_returns in zip(groups, results, strict=True):
+            for index, ret in zip(group, group_returns, strict=True):
+                returns[index] = ret
+        return returns  # type: ignore[return-value]
