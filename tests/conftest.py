@@ -132,6 +132,27 @@ def genlab_train_cli(
     )
 
 
+def interrupt(tmp_path: Path, job: int, signal_name: str, iteration: int = 25) -> list[str]:
+    """Overrides adding tests/interrupt.py's callback: `signal_name` once, in job `job`."""
+    node = "+callbacks.interrupt"
+    return [
+        f"{node}._target_=interrupt.SignalAtIteration",
+        f"{node}.job={job}",
+        f"{node}.iteration={iteration}",
+        f"{node}.marker={tmp_path / 'interrupted'}",
+        f"{node}.signal_name={signal_name}",
+    ]
+
+
+def final_values(summary: dict[str, Any]) -> dict[str, float]:
+    """The run's final logged values, but for the time its metrics took."""
+    return {
+        k: v
+        for k, v in summary.items()
+        if k.startswith(("metrics/", "train/")) and k != "metrics/seconds"
+    }
+
+
 # Tiny stand-ins for downloaded data sets, in the formats torchvision reads.
 
 

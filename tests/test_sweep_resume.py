@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import FAST, FAST_CONV, genlab_train_cli, make_fake_mnist
+from conftest import FAST, FAST_CONV, final_values, genlab_train_cli, interrupt, make_fake_mnist
 from genlab.compare.jobs import load_jobs
 from genlab.run.resume import load_checkpoint_iteration
 from genlab.run.run_record import read_summary
@@ -27,27 +27,6 @@ RESUMABLE = [
     "metrics.every_n_iterations=20",
     *FAST,
 ]
-
-
-def interrupt(tmp_path: Path, job: int, signal_name: str, iteration: int = 25) -> list[str]:
-    """Overrides adding tests/interrupt.py's callback: `signal_name` once, in job `job`."""
-    node = "+callbacks.interrupt"
-    return [
-        f"{node}._target_=interrupt.SignalAtIteration",
-        f"{node}.job={job}",
-        f"{node}.iteration={iteration}",
-        f"{node}.marker={tmp_path / 'interrupted'}",
-        f"{node}.signal_name={signal_name}",
-    ]
-
-
-def final_values(summary: dict[str, Any]) -> dict[str, float]:
-    """The run's final logged values, but for the time its metrics took."""
-    return {
-        k: v
-        for k, v in summary.items()
-        if k.startswith(("metrics/", "train/")) and k != "metrics/seconds"
-    }
 
 
 def file_states(job_dir: Path) -> dict[str, tuple[int, str]]:

@@ -183,6 +183,20 @@ class MemberCallbacks(L.Callback):
         for member in self._running():
             self._fail(trainer, member, exception)
 
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "members": [
+                {cb.state_key: cb.state_dict() for cb in m.callbacks if cb.state_dict()}
+                for m in self.members
+            ]
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        for member, states in zip(self.members, state_dict["members"], strict=True):
+            for callback in member.callbacks:
+                if callback.state_key in states:
+                    callback.load_state_dict(states[callback.state_key])
+
     def teardown(self, trainer: L.Trainer, pl_module: Any, stage: str) -> None:
         for member in self.members:
             view = MemberTrainer(trainer, member)

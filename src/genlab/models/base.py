@@ -46,6 +46,7 @@ class GenerativeModel(L.LightningModule):
         self._scalar_sums: dict[tuple[str, ...], Tensor] = {}
         self._scalar_counts: dict[tuple[str, ...], int | Tensor] = {}
         self._restored_rng: dict[str, Any] | None = None
+        self._restored_member_rng: list[dict[str, Any]] = []
         self.direct_step = False  # decided at train start (genlab.models.step_path)
         # Under a GradScaler (16-mixed) a step whose loss is not finite is skipped by the scaler,
         # not applied: such values are left out of the means and counted (SKIPPED_STEPS_KEY).
@@ -70,6 +71,10 @@ class GenerativeModel(L.LightningModule):
         if self._restored_rng is not None:
             rng_state.restore(self._restored_rng)
             self._restored_rng = None
+            if self.members is not None:  # each member continues its own stream
+                self.member_generators = [
+                    _generator_from(state, self.device) for state in self._restored_member_rng
+                ]
             self._scalar_sums = {k: v.to(self.device) for k, v in self._scalar_sums.items()}
             self._scalar_counts = {
                 k: v.to(self.device) if isinstance(v, Tensor) else v
@@ -288,12 +293,23 @@ class GenerativeModel(L.LightningModule):
         state = checkpoint["genlab"]
         self.iteration = int(state["iteration"])
         self._restored_rng = state["rng"]
+        self._restored_member_rng = state.get("member_rng", [])
         if "run_state" in state:
             self.run_state.load_state_dict(state["run_state"])
         else:  # checkpoints written before RunState
             self.run_state.load_state_dict({"logged": state["last_logged"]})
         self._scalar_sums = {_record_key(k): v.reshape(-1) for k, v in state["scalar_sums"].items()}
         self._scalar_counts = {_record_key(k): v for k, v in state["scalar_counts"].items()}
+
+
+def _generator_from(state: dict[str, Any], device: torch.device) -> torch.Generator:
+    """A member's generator on `device`, from its run's captured RNG state (rng_state)."""
+    generator = torch.Generator(device)
+    if device.type == "cuda":
+        generator.set_state(state["cuda"][device.index or 0])
+    else:
+        generator.set_state(state["torch"])
+    return generator
 
 
 def clip_member_gradients(optimizer: Any, max_norm: float, members: int) -> None:

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from genlab.models.base import GenerativeModel
-from genlab.nets.members import MemberError, member_state, stack_nets
+from genlab.nets.members import MemberError, member_state, stack_nets, stack_states
 from genlab.run import rng_state
 
 
@@ -52,12 +52,17 @@ def load_member(batched: GenerativeModel, member: int, plain: GenerativeModel) -
     torch._foreach_copy_([targets[key] for key in targets], [state[key][member] for key in targets])
 
 
+# Optimizer state entries that count steps (torch's Adam, AdamW, RMSprop, Adagrad...): one value
+# shared by the members; every other tensor entry holds one value per weight element
+SHARED_STATE = ("step",)
+
+
 def member_optimizer_state(state: dict[str, Any], member: int) -> dict[str, Any]:
     """A plain optimizer's state dict from a batched one: per-element tensors (exp_avg, ...) are
-    sliced, shared scalars (Adam's step) copied."""
+    sliced, the shared step count copied."""
     per_param = {
         index: {
-            key: (value[member].clone() if value.dim() > 0 else value.clone())
+            key: (value.clone() if key in SHARED_STATE else value[member].clone())
             if isinstance(value, Tensor)
             else value
             for key, value in entries.items()
@@ -102,3 +107,49 @@ def member_checkpoint(
     checkpoint["genlab"]["rng"] = member_rng(generator)
     checkpoint["callbacks"] = callbacks
     return checkpoint
+
+
+def _stack_optimizer_states(states: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    first = states[0]
+    per_param = {
+        index: {
+            key: (
+                torch.stack([s["state"][index][key] for s in states])
+                if isinstance(value, Tensor) and key not in SHARED_STATE
+                else value
+            )
+            for key, value in entries.items()
+        }
+        for index, entries in first["state"].items()
+    }
+    return {"state": per_param, "param_groups": copy.deepcopy(first["param_groups"])}
+
+
+def stack_checkpoints(checkpoints: Sequence[dict[str, Any]], callbacks_key: str) -> dict[str, Any]:
+    """The batched run's checkpoint from its members' (all at one iteration): the inverse of
+    member_checkpoint. Member callback states go to the callback under `callbacks_key`, each
+    member's RNG stream and genlab state to genlab's `member_rng` / `members`."""
+    iterations = {int(c["genlab"]["iteration"]) for c in checkpoints}
+    if len(iterations) != 1:
+        raise MemberError(f"members: checkpoints of different iterations {sorted(iterations)}")
+    first = checkpoints[0]
+    stacked = {
+        key: value
+        for key, value in first.items()
+        if key not in ("state_dict", "optimizer_states", "genlab", "callbacks")
+    }
+    stacked["state_dict"] = stack_states([c["state_dict"] for c in checkpoints])
+    stacked["optimizer_states"] = [
+        _stack_optimizer_states([c["optimizer_states"][i] for c in checkpoints])
+        for i in range(len(first["optimizer_states"]))
+    ]
+    stacked["genlab"] = {
+        "iteration": first["genlab"]["iteration"],
+        "rng": first["genlab"]["rng"],
+        "member_rng": [c["genlab"]["rng"] for c in checkpoints],
+        "run_state": first["genlab"]["run_state"],
+        "scalar_sums": {},
+        "scalar_counts": {},
+    }
+    stacked["callbacks"] = {callbacks_key: {"members": [c["callbacks"] for c in checkpoints]}}
+    return stacked

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig
@@ -44,79 +45,148 @@ def members_refusal(cfg: DictConfig) -> str | None:
             "compile=true: members are not compiled; set compile=false or hydra.launcher.members=1"
         )
     if cfg.resume is not None:
-        return "resume=...: a run folder resumes as a plain run; drop hydra.launcher.members"
+        return "resume=<run folder>: a run folder resumes as a plain run"
     return None
 
 
-def train_members(starts: list[Any]) -> list[float | None]:
-    """Train these runs (one configuration, different seeds) as one batched model; returns each
-    member's swept value. A member that fails to build fails alone."""
+def build_member(
+    cfg: DictConfig,
+    seed: int,
+    extra_callbacks: list[Any] | None = None,
+    purge_step: int | None = None,
+) -> Any:
+    """A member's parts (genlab.run.build.RunParts) as its plain run has them at its first
+    step: built from its seed, data set up, configure_model applied (spectral norm draws its u,
+    v there)."""
+    from genlab.run.build import build_parts
+
+    parts = build_parts(cfg, seed, extra_callbacks, purge_step)
+    parts.datamodule.setup("fit")
+    parts.model.configure_model()
+    return parts
+
+
+def build_batched(cfg: DictConfig, parts: list[Any]) -> tuple[Any, Any, Any, list[Any]]:
+    """(data module, batched model, trainer, member runs) for K members' parts (K >= 2)."""
     from genlab.callbacks.members import MemberCallbacks, MemberRun
-    from genlab.callbacks.metrics import MetricsCallback
     from genlab.callbacks.preemption import PreemptionCheckpoint
     from genlab.data.members import MemberDataModule
     from genlab.models.members import stack_models
-    from genlab.run.build import build_parts, build_trainer, iteration_schedule, log_net_sizes
+    from genlab.run.build import build_trainer, iteration_schedule, log_net_sizes
     from genlab.run.process import ProcessPolicy
-    from genlab.train import finish_run, record_failure, run_summary
 
+    members = [
+        MemberRun(
+            index,
+            p.model,
+            p.datamodule,
+            [c for c in p.callbacks if not isinstance(c, ProcessPolicy | PreemptionCheckpoint)],
+            p.loggers,
+        )
+        for index, p in enumerate(parts)
+    ]
+    batched = stack_models([m.model for m in members])
+    schedule = iteration_schedule(cfg, members[0].callbacks)
+    for member in members:
+        member.datamodule.configure_loop(
+            schedule,
+            batches_per_iteration=batched.real_batches_per_iteration,
+            completed_iterations=functools.partial(getattr, batched, "iteration"),
+        )
+    log_net_sizes(members[0].model)
+    log.info("members: %d seeds as one batched model", len(members))
+    callbacks = [ProcessPolicy(), MemberCallbacks(members)]
+    trainer = build_trainer(cfg, batched, callbacks, [])
+    return MemberDataModule([m.datamodule for m in members]), batched, trainer, members
+
+
+def _plain(cfg: DictConfig, parts: Any) -> tuple[Any, Any, Any]:
+    from genlab.run.build import build_trainer, iteration_schedule, log_net_sizes
+
+    model = parts.model
+    parts.datamodule.configure_loop(
+        iteration_schedule(cfg, parts.callbacks),
+        batches_per_iteration=model.real_batches_per_iteration,
+        completed_iterations=functools.partial(getattr, model, "iteration"),
+    )
+    log_net_sizes(model)
+    return parts.datamodule, model, build_trainer(cfg, model, parts.callbacks, parts.loggers)
+
+
+def train_members(starts: list[Any]) -> list[float | None]:
+    """Train these runs (one configuration, different seeds) as batched models; returns each
+    member's swept value. Runs that start afresh train together, and so do runs that resume from
+    checkpoints of one iteration; a member that fails to build fails alone; a group of one
+    trains as a plain run."""
+    groups: dict[int, list[int]] = {}
+    for index, start in enumerate(starts):
+        groups.setdefault(start.resume.iteration if start.resume else 0, []).append(index)
     results: dict[int, float | None] = {}
-    members: list[MemberRun] = []
-    built: list[Any] = []  # the starts of `members`, in order
-    plain_callbacks: list[Any] = []  # the first member's, for a plain run of it
-    for i, start in enumerate(starts):
+    for indices in groups.values():
+        values = _train_group([starts[i] for i in indices])
+        results.update(zip(indices, values, strict=True))
+    return [results[i] for i in range(len(starts))]
+
+
+def _train_group(starts: list[Any]) -> list[float | None]:
+    import torch
+
+    from genlab.callbacks.members import MemberCallbacks
+    from genlab.callbacks.metrics import MetricsCallback
+    from genlab.models.members import stack_checkpoints
+    from genlab.train import _fit, finish_run, record_failure, run_summary
+
+    if len(starts) == 1 and starts[0].resume is not None:  # a plain resume, as train() does
         try:
-            parts = build_parts(start.cfg, start.seed, [run_summary(start)], start.purge_step)
-            # what Lightning does before a plain run's first step (spectral norm draws its u, v)
-            parts.datamodule.setup("fit")
-            parts.model.configure_model()
+            _fit(starts[0])
         except Exception as err:
-            results[i] = _failed(start, err)
+            return [_failed(starts[0], err)]
+        return [finish_run(starts[0])]
+    results: dict[int, float | None] = {}
+    built: list[tuple[int, Any, Any]] = []  # (index in starts, start, parts)
+    for index, start in enumerate(starts):
+        try:
+            parts = build_member(start.cfg, start.seed, [run_summary(start)], start.purge_step)
+        except Exception as err:
+            results[index] = _failed(start, err)
             continue
         for callback in parts.callbacks:
             if isinstance(callback, MetricsCallback):
                 start.record.facts.update(callback.suite.identity())
-        callbacks = [
-            c for c in parts.callbacks if not isinstance(c, ProcessPolicy | PreemptionCheckpoint)
-        ]
-        members.append(
-            MemberRun(len(members), parts.model, parts.datamodule, callbacks, parts.loggers)
-        )
-        built.append(start)
-        plain_callbacks = plain_callbacks or parts.callbacks
-    if len(members) == 1:
-        log.info("one member left to train: a plain run")
-    if members:
-        cfg = built[0].cfg
-        batched = stack_models([m.model for m in members]) if len(members) > 1 else None
-        model = batched if batched is not None else members[0].model
-        schedule = iteration_schedule(cfg, members[0].callbacks)
-        for member in members:
-            member.datamodule.configure_loop(
-                schedule,
-                batches_per_iteration=model.real_batches_per_iteration,
-                completed_iterations=functools.partial(getattr, model, "iteration"),
-            )
-        log_net_sizes(members[0].model)
-        if batched is None:  # one member: a plain run of it, with its own callbacks
-            datamodule, callbacks, loggers = (
-                members[0].datamodule,
-                plain_callbacks,
-                members[0].loggers,
-            )
-        else:
-            datamodule = MemberDataModule([m.datamodule for m in members])
-            callbacks, loggers = [ProcessPolicy(), MemberCallbacks(members)], []
-        trainer = build_trainer(cfg, model, callbacks, loggers)
-        try:
-            trainer.fit(model, datamodule=datamodule, weights_only=True)
-        except Exception as err:
-            for start in built:
-                record_failure(start, err)
-            if isinstance(err, PROGRAMMING_ERRORS):
-                raise
-        for start in built:
-            results[next(i for i, s in enumerate(starts) if s is start)] = finish_run(start)
+        built.append((index, start, parts))
+    if not built:
+        return [results[i] for i in range(len(starts))]
+    cfg = built[0][1].cfg
+    ckpt_path = None
+    if len(built) == 1:
+        datamodule, model, trainer = _plain(cfg, built[0][2])
+        ckpt_path = str(built[0][1].resume.checkpoint) if built[0][1].resume else None
+    else:
+        datamodule, model, trainer, members = build_batched(cfg, [b[2] for b in built])
+        if built[0][1].resume is not None:
+            checkpoints = [
+                torch.load(start.resume.checkpoint, map_location="cpu", weights_only=True)
+                for _, start, _ in built
+            ]
+            for member, checkpoint in zip(members, checkpoints, strict=True):
+                member.model.on_load_checkpoint(checkpoint)  # its run state and records
+            dispatcher = next(c for c in trainer.callbacks if isinstance(c, MemberCallbacks))
+            stacked = stack_checkpoints(checkpoints, dispatcher.state_key)
+            path = built[0][1].resume.checkpoint.with_name("members_resume.ckpt.partial")
+            torch.save(stacked, path)
+            ckpt_path = str(path)
+    try:
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+    except Exception as err:
+        for _, start, _ in built:
+            record_failure(start, err)
+        if isinstance(err, PROGRAMMING_ERRORS):
+            raise
+    finally:
+        if ckpt_path is not None and ckpt_path.endswith("members_resume.ckpt.partial"):
+            Path(ckpt_path).unlink(missing_ok=True)
+    for index, start, _ in built:
+        results[index] = finish_run(start)
     return [results[i] for i in range(len(starts))]
 
 

@@ -2,10 +2,11 @@
 
 `num_threads: null` (the default) sets a count only where a launcher runs several jobs at once on
 this machine: under joblib (hydra/launcher=parallel) and the members launcher
-(hydra/launcher=members) each of its n_jobs jobs gets cores // n_jobs threads (the share joblib's loky workers also put in OMP_NUM_THREADS); under submitit's local
-executor (hydra/launcher=local) each job gets its cpus_per_task, which that executor does not
-enforce. Elsewhere torch's default stands: the basic launcher runs one job at a time, SLURM
-confines each job to its CPUs. An integer num_threads=N sets N threads for every run.
+(hydra/launcher=members) each of their n_jobs jobs gets cores // n_jobs threads (the share
+joblib's loky workers also put in OMP_NUM_THREADS); under submitit's local executor
+(hydra/launcher=local) each job gets its cpus_per_task, which that executor does not enforce.
+Elsewhere torch's default stands: the basic launcher runs one job at a time, SLURM confines each
+job to its CPUs. An integer num_threads=N sets N threads for every run.
 """
 
 from __future__ import annotations

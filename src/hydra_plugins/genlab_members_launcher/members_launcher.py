@@ -76,7 +76,7 @@ def run_group(
     trained together (in a worker process, or in this one)."""
     from genlab.run.members import members_refusal, train_members
     from genlab.run.task import run_task
-    from genlab.train import RunStart, start_run
+    from genlab.train import RunStart
 
     setup_globals()
     Singleton.set_state(singleton_state)
@@ -87,7 +87,7 @@ def run_group(
         if len(configs) > 1:
             log.warning("members: %s; these jobs run one by one", members_refusal(configs[0]))
         return [_run(c, hydra_context, task_function) for c in configs]
-    returns = [_run(c, hydra_context, lambda cfg: run_task(start_run, cfg)) for c in configs]
+    returns = [_run(c, hydra_context, lambda cfg: run_task(_start_member, cfg)) for c in configs]
     starts = [
         r.return_value
         for r in returns
@@ -100,6 +100,19 @@ def run_group(
         if ret.status is JobStatus.COMPLETED and isinstance(ret.return_value, RunStart):
             ret.return_value = next(values)
     return returns
+
+
+def _start_member(cfg: DictConfig) -> Any:
+    """start_run, with the config's interpolations resolved while its own job is Hydra's
+    current one (its folder: the members train after every job has been prepared)."""
+    from omegaconf import OmegaConf
+
+    from genlab.train import RunStart, start_run
+
+    start = start_run(cfg)
+    if isinstance(start, RunStart):
+        OmegaConf.resolve(start.cfg)
+    return start
 
 
 def _log_to_every_member(configs: list[DictConfig], returns: list[JobReturn]) -> None:
