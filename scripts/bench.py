@@ -8,11 +8,15 @@ only, from the first iteration to the end, warm-up included. The study case time
 processes instead: a 2-arm x 2-seed ring8 sweep (`genlab-train -m`, one process) against the
 same four trainings done one after another by the hand-written loop in one script. Also
 measured: `genlab-train --help`, start-up to the first iteration against `import lightning`,
-samples/s of each metric, and the share of a default run's wall time spent on metrics. Writes
-bench.json.
+samples/s of each metric, and the share of a default run's wall time spent on metrics. The
+members case trains K seeds of a case as one batched model (hydra/launcher=members) and reports
+member-iterations/s at each K against one plain run of the case (K plain runs one after another
+make that rate), each in a fresh process. Writes bench.json.
 
     python scripts/bench.py [--cases gan_mlp ...] [--repeats 3] [--no-metrics] [--no-study]
-    python scripts/bench.py --device cuda   # on a GPU: every case in bf16-mixed and 16-mixed
+                            [--members 1 5 20 | --members]   # --members alone: skip that case
+    python scripts/bench.py --device cuda   # on a GPU: every case in bf16-mixed and 16-mixed,
+                                            # members at K = 1, 5, 20, 64 in bf16-mixed
 """
 
 from __future__ import annotations
@@ -443,6 +447,69 @@ def metric_rates(scratch: Path) -> dict[str, dict[str, float]]:
     }
 
 
+# --- members: K seeds as one batched model against one plain run ------------------------------
+MEMBER_CASES = ("gan_mlp", "wgan_gp_mlp", "gan_dcgan")
+
+
+def member_iterations(case: Case, members: int, device: str) -> int:
+    """Iterations of a K-member timing: the plain case's count, shortened for large K."""
+    base = case.iterations_on(device)
+    return base if members == 1 else max(20, base * 5 // members)
+
+
+def members_rate(case: Case, members: int, scratch: Path, device: str) -> float:
+    """Member-iterations/s of the case's training loop with `members` seeds as one batched
+    model (1: a plain run), in this process."""
+    import lightning as L
+    import torch
+
+    from genlab.run.build import build
+    from genlab.run.members import build_batched, build_member
+
+    class Clock(L.Callback):
+        def on_train_start(self, trainer: L.Trainer, pl_module: object) -> None:
+            self.started = time.perf_counter()
+
+        def on_train_end(self, trainer: L.Trainer, pl_module: object) -> None:
+            if device == "cuda":
+                torch.cuda.synchronize()
+            self.seconds = time.perf_counter() - self.started
+
+    iterations = member_iterations(case, members, device)
+    precision = "bf16-mixed" if device == "cuda" else "32-true"
+    overrides = [*case.overrides, *data_overrides(case, scratch), *QUIET, "metrics=none"]
+    overrides += ["logger=csv", "callbacks=none", f"iterations={iterations}"]
+    overrides += [f"paths.root_dir={scratch}", *device_overrides(precision, device)]
+    clock = Clock()
+    if members == 1:
+        cfg = compose([*overrides, "seed=0"])
+        datamodule, model, trainer = build(cfg, 0, [clock])
+    else:
+        parts = [build_member(compose([*overrides, f"seed={k}"]), k) for k in range(members)]
+        datamodule, model, trainer, _ = build_batched(compose([*overrides, "seed=0"]), parts)
+        trainer.callbacks.append(clock)
+    trainer.fit(model, datamodule=datamodule)
+    return members * iterations / clock.seconds
+
+
+def members_row(case: Case, sizes: list[int], scratch: Path, device: str) -> dict:
+    rates = {}
+    for members in sizes:
+        command = [sys.executable, __file__, "--members-rate", case.name, str(members)]
+        command += ["--scratch", str(scratch), "--device", device]
+        out = subprocess.run(command, capture_output=True, text=True)
+        if out.returncode != 0:
+            raise RuntimeError(f"members K={members} of {case.name} failed:\n{out.stderr[-3000:]}")
+        rates[members] = float(out.stdout.strip().splitlines()[-1])
+    plain = rates.get(1)
+    return {
+        "case": case.name if device == "cpu" else f"{case.name} {device} bf16-mixed",
+        "notes": case.notes,
+        "member_it_s": rates,
+        "speedup": {k: v / plain for k, v in rates.items()} if plain else {},
+    }
+
+
 def summarise(values: list[float]) -> dict[str, float]:
     return {
         "min": min(values),
@@ -495,7 +562,13 @@ def study_row(study: StudyCase, repeats: int, scratch: Path) -> dict:
 
 
 def run(
-    cases: list[Case], repeats: int, scratch: Path, metrics: bool, study: bool, device: str
+    cases: list[Case],
+    repeats: int,
+    scratch: Path,
+    metrics: bool,
+    study: bool,
+    device: str,
+    member_sizes: list[int],
 ) -> Report:
     report = Report()
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores")
@@ -510,6 +583,18 @@ def run(
                 f" (min {row['ratio']['min']:.3f}, max {row['ratio']['max']:.3f})",
                 flush=True,
             )
+    if member_sizes:
+        report.extras["members"] = []
+        for case in cases:
+            if case.name not in MEMBER_CASES:
+                continue
+            row = members_row(case, member_sizes, scratch, device)
+            report.extras["members"].append(row)
+            rates = "  ".join(
+                f"K={k} {v:.1f} ({row['speedup'].get(k, float('nan')):.2f}x)"
+                for k, v in row["member_it_s"].items()
+            )
+            print(f"members {row['case']}: member-iterations/s {rates}", flush=True)
     if study:
         row = study_row(STUDY, repeats, scratch)
         report.extras["study"] = row
@@ -560,6 +645,21 @@ def print_table(report: Report) -> None:
             f" {study['plain_wall_s']['median']:.1f} | {study['genlab_wall_s']['median']:.1f} |"
             f" {ratio['median']:.3f} ({ratio['min']:.3f}-{ratio['max']:.3f}) |"
         )
+    members = extras.get("members")
+    if members:
+        sizes = list(members[0]["member_it_s"])
+        print(
+            "\n| members: K seeds as one model, member-iterations/s (x one plain run) | "
+            + " | ".join(f"K = {k}" for k in sizes)
+            + " |\n|---|"
+            + "---:|" * len(sizes)
+        )
+        for row in members:
+            cells = " | ".join(
+                f"{row['member_it_s'][k]:.1f} ({row['speedup'].get(k, float('nan')):.2f}x)"
+                for k in sizes
+            )
+            print(f"| {row['case']} ({row['notes']}) | {cells} |")
     print(f"\ngenlab-train --help: {extras['help_s']['median']:.2f} s (target <= 1 s)")
     lightning = extras["import_lightning_s"]["median"]
     startup = extras["startup_to_first_iteration_s"]
@@ -590,6 +690,15 @@ def main(argv: list[str] | None = None) -> None:
         default="cpu",
         help="cuda: every case on the GPU in bf16-mixed and 16-mixed, data on the device",
     )
+    parser.add_argument(
+        "--members",
+        type=int,
+        nargs="*",
+        default=None,
+        help="K values of the members case (default 1 5 20; 1 5 20 64 with --device cuda);"
+        " --members with no value skips it",
+    )
+    parser.add_argument("--members-rate", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, default=REPO / "bench.json")
     parser.add_argument("--plain", choices=list(CASES_BY_NAME), help=argparse.SUPPRESS)
     parser.add_argument("--scratch", type=Path, help=argparse.SUPPRESS)
@@ -601,6 +710,10 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.plain_study:
         plain_study(STUDY, args.scratch)
+        return
+    if args.members_rate:
+        name, members = args.members_rate
+        print(members_rate(CASES_BY_NAME[name], int(members), args.scratch, args.device))
         return
     if args.device == "cuda":
         import torch
@@ -616,6 +729,11 @@ def main(argv: list[str] | None = None) -> None:
             metrics=not args.no_metrics and args.device == "cpu",
             study=not args.no_study and args.device == "cpu",
             device=args.device,
+            member_sizes=(
+                args.members
+                if args.members is not None
+                else ([1, 5, 20, 64] if args.device == "cuda" else [1, 5, 20])
+            ),
         )
     print_table(report)
     payload = {
