@@ -91,4 +91,7 @@ def test_stacked_mnist_study_is_the_stacked_digits_study_at_28x28(tmp_path: Path
     assert mnist.metrics.suite._target_ == digits.metrics.suite._target_
     assert mnist.net.discriminator_channels == digits.net.discriminator_channels == 16
     assert sweep_values(mnist, "fix") == sweep_values(digits, "fix")
-    assert mnist.hydra.runtime.choices["hydra/launcher"] == "basic"  # one job per GPU
+    # an arm's five seeds as one batched model, one arm at a time on the GPU
+    assert mnist.hydra.runtime.choices["hydra/launcher"] == "members"
+    assert mnist.hydra.launcher.n_jobs == 1 and mnist.hydra.launcher.members == 5
+    assert digits.hydra.runtime.choices["hydra/launcher"] == "members"
