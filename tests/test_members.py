@@ -22,6 +22,7 @@ from conftest import (
     interrupt,
 )
 from genlab.compare.jobs import load_jobs
+from genlab.evaluate import evaluate_checkpoint
 from genlab.models.members import load_member, member_checkpoint, stack_checkpoints
 from genlab.nets.dcgan import DCGANDiscriminator, DCGANEncoder, DCGANGenerator
 from genlab.nets.members import MemberError, member_state, stack_nets, stack_states
@@ -359,6 +360,13 @@ def test_a_members_sweep_is_the_per_process_sweep(tmp_path: Path) -> None:
             assert (folder / name).is_file(), name
         assert list((folder / "tensorboard").glob("events.out.tfevents.*"))
         assert load_checkpoint_iteration(folder / "checkpoints" / "last.ckpt") == 40
+        # a member's checkpoint is a plain run's: genlab-eval rebuilds the run from it and
+        # scores what the member logged
+        evaluated = evaluate_checkpoint(folder / "checkpoints" / "last.ckpt", [])
+        metric_keys = [k for k in evaluated if k.startswith("metrics/") and "seconds" not in k]
+        assert metric_keys
+        for key in metric_keys:
+            assert a[key] == pytest.approx(evaluated[key], rel=1e-6, abs=1e-9), key
     # genlab-compare's groups and n
     from genlab.compare.stats import group_jobs, varying_keys
 
@@ -408,3 +416,55 @@ def test_a_killed_members_job_resumes_to_the_uninterrupted_result(tmp_path: Path
         assert resumed["status"] == "completed"
         assert [r["iteration"] for r in resumed["resumed_at"]] == [20]
         assert final_values(resumed) and final_values(resumed) == final_values(uninterrupted)
+
+
+def test_jobs_that_differ_only_in_seed_form_groups_of_up_to_k() -> None:
+    from hydra_plugins.genlab_members_launcher.members_launcher import member_groups
+
+    jobs = [[f"fix={fix}", f"seed={seed}"] for fix in ("a", "b") for seed in range(7)]
+    jobs.append(["fix=c", "seed=0"])
+    groups = member_groups(jobs, 5)
+    assert groups == [[0, 1, 2, 3, 4], [5, 6], [7, 8, 9, 10, 11], [12, 13], [14]]
+    assert member_groups(jobs, 1) == [[i] for i in range(15)]  # members=1: plain jobs
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("trainer.precision=16-mixed", "GradScaler skips the step of every member"),
+        ("trainer.devices=2", "members train on one device"),
+        ("compile=true", "compile=false or hydra.launcher.members=1"),
+    ],
+)
+def test_settings_members_cannot_train_exactly_are_named(
+    tmp_path: Path, override: str, message: str
+) -> None:
+    from genlab.run.members import members_refusal
+
+    assert members_refusal(compose_config(tmp_path, fast_overrides([]))) is None
+    refusal = members_refusal(compose_config(tmp_path, fast_overrides([override])))
+    assert refusal is not None and message in refusal and override.split("=")[0] in refusal
+
+
+@pytest.mark.slow
+def test_a_16_mixed_members_sweep_runs_its_seeds_as_plain_jobs(tmp_path: Path) -> None:
+    result = genlab_train_cli(
+        tmp_path,
+        "-m",
+        "seed=0,1",
+        "hydra/launcher=members",
+        "trainer.precision=16-mixed",
+        "iterations=4",
+        "metrics=none",
+        "logger=csv",
+        "~callbacks.samples",
+        *FAST,
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "GradScaler skips the step of every member" in result.stdout + result.stderr
+    for job in range(2):
+        summary = read_summary(tmp_path / "sweep" / str(job))
+        assert summary["status"] == "completed" and summary["seed"] == job
+        log_text = (tmp_path / "sweep" / str(job) / "train.log").read_text()
+        assert "seeds as one batched model" not in log_text

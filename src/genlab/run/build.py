@@ -157,7 +157,11 @@ def build(
     tensorboard_purge_step: int | None = None,
 ) -> tuple[Any, ...]:
     """Seed, then instantiate (datamodule, model, trainer) from a checked config."""
-    parts = build_parts(cfg, seed, extra_callbacks, tensorboard_purge_step)
+    return assemble(cfg, build_parts(cfg, seed, extra_callbacks, tensorboard_purge_step))
+
+
+def assemble(cfg: DictConfig, parts: RunParts) -> tuple[Any, ...]:
+    """(datamodule, model, trainer) of a plain run from its parts."""
     model = parts.model
     parts.datamodule.configure_loop(
         iteration_schedule(cfg, parts.callbacks),

@@ -100,19 +100,6 @@ def build_batched(cfg: DictConfig, parts: list[Any]) -> tuple[Any, Any, Any, lis
     return MemberDataModule([m.datamodule for m in members]), batched, trainer, members
 
 
-def _plain(cfg: DictConfig, parts: Any) -> tuple[Any, Any, Any]:
-    from genlab.run.build import build_trainer, iteration_schedule, log_net_sizes
-
-    model = parts.model
-    parts.datamodule.configure_loop(
-        iteration_schedule(cfg, parts.callbacks),
-        batches_per_iteration=model.real_batches_per_iteration,
-        completed_iterations=functools.partial(getattr, model, "iteration"),
-    )
-    log_net_sizes(model)
-    return parts.datamodule, model, build_trainer(cfg, model, parts.callbacks, parts.loggers)
-
-
 def train_members(starts: list[Any]) -> list[float | None]:
     """Train these runs (one configuration, different seeds) as batched models; returns each
     member's swept value. Runs that start afresh train together, and so do runs that resume from
@@ -134,6 +121,7 @@ def _train_group(starts: list[Any]) -> list[float | None]:
     from genlab.callbacks.members import MemberCallbacks
     from genlab.callbacks.metrics import MetricsCallback
     from genlab.models.members import stack_checkpoints
+    from genlab.run.build import assemble
     from genlab.train import _fit, finish_run, record_failure, run_summary
 
     if len(starts) == 1 and starts[0].resume is not None:  # a plain resume, as train() does
@@ -159,7 +147,7 @@ def _train_group(starts: list[Any]) -> list[float | None]:
     cfg = built[0][1].cfg
     ckpt_path = None
     if len(built) == 1:
-        datamodule, model, trainer = _plain(cfg, built[0][2])
+        datamodule, model, trainer = assemble(cfg, built[0][2])
         ckpt_path = str(built[0][1].resume.checkpoint) if built[0][1].resume else None
     else:
         datamodule, model, trainer, members = build_batched(cfg, [b[2] for b in built])

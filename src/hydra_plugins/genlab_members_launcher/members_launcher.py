@@ -5,7 +5,9 @@ one process (genlab.run.members); `n_jobs` groups run at a time, in loky worker 
 with hydra-joblib-launcher (1: in this process). Every job keeps its number, folder, `.hydra/`
 record and return value, so sweepers, `genlab-compare` and reruns see the jobs they would see
 on the other launchers. A group of one, and a job whose config cannot train as members
-(genlab.run.members.members_refusal), run as plain jobs.
+(genlab.run.members.members_refusal), run as plain jobs. With several workers, groups start
+longest first (by optimizer steps: WGAN-GP's critic steps count), so that a long group does not
+start last.
 """
 
 from __future__ import annotations
@@ -41,6 +43,14 @@ def member_groups(job_overrides: Sequence[Sequence[str]], members: int) -> list[
             groups.append(chunks[-1])
         chunks[-1].append(index)
     return groups
+
+
+def optimizer_steps(config: DictConfig) -> int:
+    """Optimizer steps a job's training takes (iterations x steps per iteration): the order
+    groups start in, longest first, so that the last group to finish is not a long one."""
+    model = config.get("model") or {}
+    per_iteration = 1 + int(model.get("n_critic", model.get("d_steps", 0)) or 0)
+    return int(config.get("iterations", 0) or 0) * per_iteration
 
 
 def _sweep_config(
@@ -186,6 +196,16 @@ class MembersLauncher(Launcher):
             self.members,
             self.n_jobs,
         )
+        if self.n_jobs > 1 and len(groups) > self.n_jobs:  # longest first (job numbers stay)
+            steps = [
+                optimizer_steps(
+                    self.hydra_context.config_loader.load_sweep_config(
+                        self.config, list(job_overrides[group[0]])
+                    )
+                )
+                for group in groups
+            ]
+            groups = [g for _, g in sorted(zip(steps, groups, strict=True), key=lambda s: -s[0])]
         calls = [
             (
                 [initial_job_idx + i for i in group],
