@@ -15,6 +15,7 @@ make that rate), each in a fresh process. Writes bench.json.
 
     python scripts/bench.py [--cases gan_mlp ...] [--repeats 3] [--no-metrics] [--no-study]
                             [--members 1 5 20 | --members]   # --members alone: skip that case
+                            [--no-cases]   # only the members case (with --no-study --no-metrics)
     python scripts/bench.py --device cuda   # on a GPU: every case in bf16-mixed and 16-mixed,
                                             # members at K = 1, 5, 20, 64 in bf16-mixed
 """
@@ -120,15 +121,17 @@ def data_overrides(case: Case, scratch: Path) -> list[str]:
 
 
 # --- (a) the hand-written loop ---------------------------------------------------------------
-def compose(overrides: list[str]):  # noqa: ANN201 - an omegaconf DictConfig
+def compose(overrides: list[str], hydra_config: bool = False):  # noqa: ANN201 - a DictConfig
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
 
     from genlab.run import resolvers
 
     resolvers.register()
+    GlobalHydra.instance().clear()
     with initialize_config_dir(str(REPO / "src" / "genlab" / "conf"), version_base="1.3"):
-        return hydra_compose("train", overrides=overrides)
+        return hydra_compose("train", overrides=overrides, return_hydra_config=hydra_config)
 
 
 def real_batches(data, batch_size: int) -> Callable[[], object]:  # noqa: ANN001
@@ -475,6 +478,17 @@ def members_rate(case: Case, members: int, scratch: Path, device: str) -> float:
                 torch.cuda.synchronize()
             self.seconds = time.perf_counter() - self.started
 
+    def member_config(seed: int):  # noqa: ANN202 - a DictConfig with its Hydra job set
+        from hydra.core.hydra_config import HydraConfig
+        from omegaconf import open_dict
+
+        cfg = compose([*overrides, f"seed={seed}"], hydra_config=True)
+        with open_dict(cfg):
+            cfg.hydra.runtime.output_dir = str(scratch / "members" / str(seed))
+            cfg.hydra.job.num = seed
+        HydraConfig.instance().set_config(cfg)
+        return cfg
+
     iterations = member_iterations(case, members, device)
     precision = "bf16-mixed" if device == "cuda" else "32-true"
     overrides = [*case.overrides, *data_overrides(case, scratch), *QUIET, "metrics=none"]
@@ -482,11 +496,10 @@ def members_rate(case: Case, members: int, scratch: Path, device: str) -> float:
     overrides += [f"paths.root_dir={scratch}", *device_overrides(precision, device)]
     clock = Clock()
     if members == 1:
-        cfg = compose([*overrides, "seed=0"])
-        datamodule, model, trainer = build(cfg, 0, [clock])
+        datamodule, model, trainer = build(member_config(0), 0, [clock])
     else:
-        parts = [build_member(compose([*overrides, f"seed={k}"]), k) for k in range(members)]
-        datamodule, model, trainer, _ = build_batched(compose([*overrides, "seed=0"]), parts)
+        parts = [build_member(member_config(k), k) for k in range(members)]
+        datamodule, model, trainer, _ = build_batched(member_config(0), parts)
         trainer.callbacks.append(clock)
     trainer.fit(model, datamodule=datamodule)
     return members * iterations / clock.seconds
@@ -573,7 +586,7 @@ def run(
     report = Report()
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores")
     precisions = ["32-true"] if device == "cpu" else ["bf16-mixed", "16-mixed"]
-    for case in cases:
+    for case in cases if repeats > 0 else []:
         for precision in precisions:
             row = case_row(case, repeats, scratch, precision, device)
             report.rows.append(row)
@@ -596,7 +609,7 @@ def run(
             )
             print(f"members {row['case']}: member-iterations/s {rates}", flush=True)
     if study:
-        row = study_row(STUDY, repeats, scratch)
+        row = study_row(STUDY, max(repeats, 1), scratch)
         report.extras["study"] = row
         print(
             f"{STUDY.name}: hand-written {row['plain_wall_s']['median']:.1f} s, genlab-train -m"
@@ -625,8 +638,9 @@ def run(
 
 
 def print_table(report: Report) -> None:
-    print("\n| case | plain loop it/s | genlab it/s | ratio median (min-max) | target |")
-    print("|---|---:|---:|---:|---:|")
+    if report.rows:
+        print("\n| case | plain loop it/s | genlab it/s | ratio median (min-max) | target |")
+        print("|---|---:|---:|---:|---:|")
     for row in report.rows:
         ratio = row["ratio"]
         target = f">= {row['target']}" if row["target"] is not None else "-"
@@ -685,6 +699,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-metrics", action="store_true", help="skip the metric timings")
     parser.add_argument("--no-study", action="store_true", help="skip the study-level case")
     parser.add_argument(
+        "--no-cases", action="store_true", help="skip the genlab-vs-plain-loop rows (members only)"
+    )
+    parser.add_argument(
         "--device",
         choices=["cpu", "cuda"],
         default="cpu",
@@ -724,7 +741,7 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="genlab-bench-") as tmp:
         report = run(
             cases,
-            args.repeats,
+            0 if args.no_cases else args.repeats,
             Path(tmp),
             metrics=not args.no_metrics and args.device == "cpu",
             study=not args.no_study and args.device == "cpu",

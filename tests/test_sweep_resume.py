@@ -194,12 +194,20 @@ def test_a_failed_job_is_kept_unless_retry_is_asked(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_an_interrupted_optuna_search_continues_its_stored_study(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "launcher",
+    [[], ["hydra/launcher=members", "hydra.launcher.n_jobs=1"]],
+    ids=["basic", "members"],
+)
+def test_an_interrupted_optuna_search_continues_its_stored_study(
+    tmp_path: Path, launcher: list[str]
+) -> None:
     import optuna
 
     sweep = tmp_path / "sweep"
     command = [
         "-m",
+        *launcher,
         "hparams_search=wgan_gp_grid25_optuna",
         "data=ring8",
         "hydra.sweeper.n_trials=4",

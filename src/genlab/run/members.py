@@ -13,16 +13,11 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
-from genlab.errors import ConfigError
 from genlab.run.task import PROGRAMMING_ERRORS, worst_value
 
 log = logging.getLogger("genlab.train")
-
-
-class MembersRefused(ConfigError):
-    """Settings under which K seeds cannot train exactly as one batched model."""
 
 
 def members_refusal(cfg: DictConfig) -> str | None:
@@ -35,7 +30,8 @@ def members_refusal(cfg: DictConfig) -> str | None:
             " runs (hydra.launcher.members=1)"
         )
     devices = cfg.trainer.get("devices", 1)
-    if int(cfg.trainer.get("num_nodes", 1)) > 1 or devices not in (1, "1", [0], "auto"):
+    one_device = devices in (1, "1") or (OmegaConf.is_list(devices) and len(devices) == 1)
+    if int(cfg.trainer.get("num_nodes", 1)) > 1 or not one_device:
         return (
             f"trainer.devices={devices}: members train on one device; for DDP train the seeds as"
             " plain runs (hydra.launcher.members=1)"
