@@ -53,6 +53,8 @@ def test_wheel_ships_its_configs_and_runs_with_a_user_config_folder(tmp_path: Pa
     [wheel] = (tmp_path / "dist").glob("genlab-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "hydra_plugins/genlab_optuna_sweeper/continuing_sweeper.py" in names
+    assert "hydra_plugins/genlab_parallel_launcher/parallel_launcher.py" in names
+    assert "hydra_plugins/genlab_members_launcher/members_launcher.py" in names
     shipped = {n for n in names if n.endswith(".yaml")}
     expected = {
         f"genlab/conf/{p.relative_to(PACKAGED_CONFIGS).as_posix()}"

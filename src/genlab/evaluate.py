@@ -78,14 +78,22 @@ def evaluate_checkpoint(ckpt_path: Path, overrides: list[str]) -> dict[str, Any]
 
 def run(argv: list[str]) -> dict[str, Any]:
     """Evaluate, print the table and write the JSON; returns the values."""
+    from genlab.run.folder_lock import FolderLock
+
+    lock = None
     try:
         ckpt_path, overrides = _split_arguments(argv)
+        out = ckpt_path.with_suffix(".metrics.json")
+        if ckpt_path.is_file():  # it writes `out` into the run folder: not while one trains
+            lock = FolderLock.acquire(ckpt_path.parent.parent, doing=f"write {out.name}")
         results = evaluate_checkpoint(ckpt_path, overrides)
+        out.write_text(json.dumps(results, indent=2) + "\n")
     except GenlabError as err:
         print(f"genlab-eval: error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
-    out = ckpt_path.with_suffix(".metrics.json")
-    out.write_text(json.dumps(results, indent=2) + "\n")
+    finally:
+        if lock is not None:
+            lock.release()
     width = max(len(k) for k in results)
     for key, value in results.items():
         shown = f"{value:.6g}" if isinstance(value, float) else value

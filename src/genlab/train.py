@@ -22,12 +22,20 @@ from genlab.run.build import build
 from genlab.run.config_checks import check_config
 from genlab.run.config_identity import run_config
 from genlab.run.console import ignore_harmless_warnings, job_line, run_report
+from genlab.run.folder_lock import FolderInUseError, FolderLock
 from genlab.run.hydra_job import HydraJob, current_job
 from genlab.run.preemption import RunPreempted
 from genlab.run.resume import Resume, prepare_resume
 from genlab.run.run_record import RunRecord, failure_fields, read_summary, start_record
+from genlab.run.stopping import (
+    STOP,
+    RunStopped,
+    SweepStopped,
+    continue_sweep_command,
+    exit_code,
+)
 from genlab.run.sweep_job import RESOLVED_CONFIG, JobAction, plan_job, previous_seed
-from genlab.run.task import run_task, swept_value
+from genlab.run.task import run_task, sweep_dir, swept_value, worst_value
 from genlab.run.threads import configure_threads
 from genlab.run.train_help import help_text, wants_plain_help
 
@@ -57,11 +65,13 @@ class RunStart:
     job: HydraJob
     resume: Resume | None
     purge_step: int | None
+    lock: FolderLock  # held while it trains (genlab.run.folder_lock)
 
 
 def start_run(cfg: DictConfig) -> RunStart | float | None:
     """Everything before training: checks, threads, resume, a rerun sweep job's plan, the seed,
     the run folder and its record. Returns the swept value instead when a sweep job is done."""
+    STOP.raise_if_requested()
     check_config(cfg)
     num_threads = configure_threads(cfg)
     job = current_job()
@@ -70,12 +80,50 @@ def start_run(cfg: DictConfig) -> RunStart | float | None:
         cfg = resume.cfg
         check_config(cfg)
     run_dir = Path(cfg.paths.output_dir)
-    reused_folder = False
     if job.multirun and resume is None:  # a rerun sweep finishes only what is missing
         resolve_seed(cfg, previous_seed(run_dir))
+        recorded, value = _recorded_earlier(run_dir, cfg, job)  # no lock: no file changes
+        if recorded:
+            return value
+    try:
+        lock = FolderLock.acquire(run_dir)
+    except FolderInUseError as busy:
+        if not job.multirun:
+            raise
+        print(f"job {job.number} [{' '.join(job.overrides)}] running elsewhere: {busy.holder}"
+              f" (left alone) -> {run_dir}", flush=True)  # fmt: skip
+        return None if cfg.optimized_metric is None else worst_value(cfg.optimized_direction)
+    try:
+        return _start_locked(cfg, job, resume, run_dir, num_threads, lock)
+    except BaseException:
+        lock.release()
+        raise
+
+
+def _recorded_earlier(run_dir: Path, cfg: DictConfig, job: HydraJob) -> tuple[bool, float | None]:
+    """(True, the swept value) when a rerun sweep job's folder holds a final record (completed,
+    or failed and kept), printed as recorded earlier; (False, None) when there is work left."""
+    plan = plan_job(run_dir, cfg, bool(cfg.sweep_retry_failed))
+    if plan.action not in (JobAction.DONE, JobAction.KEEP):
+        return False, None
+    print(job_line(plan.previous, run_dir, job.number, note="recorded earlier"), flush=True)
+    return True, swept_value(cfg, plan.previous)
+
+
+def _start_locked(
+    cfg: DictConfig,
+    job: HydraJob,
+    resume: Resume | None,
+    run_dir: Path,
+    num_threads: int,
+    lock: FolderLock,
+) -> RunStart | float | None:
+    reused_folder = False
+    if job.multirun and resume is None:  # planned again under the lock: the authoritative view
         plan = plan_job(run_dir, cfg, bool(cfg.sweep_retry_failed))
-        if plan.action in (JobAction.DONE, JobAction.KEEP):
+        if plan.action in (JobAction.DONE, JobAction.KEEP):  # another process finished it
             print(job_line(plan.previous, run_dir, job.number, note="recorded earlier"), flush=True)
+            lock.release()
             return swept_value(cfg, plan.previous)
         if plan.action is JobAction.RESUME:
             resume = Resume(cfg, plan.checkpoint, plan.iteration, plan.previous)
@@ -86,7 +134,8 @@ def start_run(cfg: DictConfig) -> RunStart | float | None:
     (run_dir / RESOLVED_CONFIG).write_text(OmegaConf.to_yaml(resolved))
     record = start_record(cfg, seed, job, resume, num_threads, code_dir=CONF_DIR.parent)
     purge_step = resume.iteration + 1 if resume else (0 if reused_folder else None)
-    return RunStart(cfg, seed, record, OmegaConf.to_container(resolved), job, resume, purge_step)
+    config = OmegaConf.to_container(resolved)
+    return RunStart(cfg, seed, record, config, job, resume, purge_step, lock)
 
 
 def record_failure(start: RunStart, err: BaseException) -> None:
@@ -117,9 +166,13 @@ def train(cfg: DictConfig) -> float | None:
     except RunPreempted as stop:
         stop.pass_on()  # submitit's handler requeues the job and exits; locally, nothing
         raise
+    except RunStopped:
+        raise  # recorded interrupted by the run's summary callback
     except BaseException as err:
         record_failure(start, err)
         raise
+    finally:
+        start.lock.release()
     return finish_run(start)
 
 
@@ -157,7 +210,17 @@ def main() -> float | None:
         print(help_text(CONF_DIR), end="")
         return None
     ignore_harmless_warnings()
-    return hydra_main()
+    with STOP.handling():
+        try:
+            return hydra_main()
+        except SweepStopped as stopped:
+            print(f"genlab-train: {stopped.report()}", file=sys.stderr, flush=True)
+            sys.exit(exit_code(stopped.signum))
+        except RunStopped as stopped:  # a sweep's parent, stopped at once (its workers killed)
+            print(f"genlab-train: sweep {stopped}", file=sys.stderr, flush=True)
+            command = continue_sweep_command(sweep_dir())
+            print(f"continue it with: {command}", file=sys.stderr, flush=True)
+            sys.exit(exit_code(stopped.signum))
 
 
 if __name__ == "__main__":

@@ -11,18 +11,32 @@ from typing import Any
 import lightning as L
 
 from genlab.callbacks.iteration import IterationCallback
+from genlab.errors import GenlabError
 from genlab.models.base import GenerativeModel
 
 log = logging.getLogger(__name__)
 
 
+class CheckpointWriteError(GenlabError):
+    """A checkpoint could not be written (no space, no permission); the run ends failed."""
+
+
 def save_atomically(trainer: L.Trainer, path: Path) -> None:
-    """trainer.save_checkpoint to `path` through a temporary name, so a kill during the save
-    never leaves a truncated file there."""
+    """trainer.save_checkpoint to `path` through a temporary name, so a kill or a failed write
+    (a full disk) never leaves a truncated file there: the previous checkpoint stays."""
     partial = path.with_name(f"{path.name}.partial")
-    trainer.save_checkpoint(partial, weights_only=False)
-    if trainer.is_global_zero:
-        os.replace(partial, path)
+    try:
+        trainer.save_checkpoint(partial, weights_only=False)
+        if trainer.is_global_zero:
+            os.replace(partial, path)
+    except OSError as err:
+        partial.unlink(missing_ok=True)
+        kept = f"the previous {path.name} is intact" if path.exists() else f"no {path.name} yet"
+        raise CheckpointWriteError(
+            f"could not write the checkpoint {path} ({err.strerror or err}); {kept}. Free space"
+            f" or fix the folder's permissions, then continue the run from its last checkpoint"
+            f" (genlab-train resume={path.parent.parent}, or rerun the sweep)"
+        ) from err
 
 
 class IterationCheckpoint(IterationCallback):

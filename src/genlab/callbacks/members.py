@@ -18,7 +18,9 @@ from typing import Any
 
 import lightning as L
 
+from genlab.callbacks.checkpoint import save_atomically
 from genlab.callbacks.iteration import IterationCallback
+from genlab.callbacks.stop import StopCheckpoint
 from genlab.models.base import GenerativeModel
 from genlab.models.members import load_member, member_checkpoint
 
@@ -147,6 +149,13 @@ class MemberCallbacks(L.Callback):
             if weights:
                 load_member(batched, member.index, member.model)
 
+    def save_checkpoints(self, trainer: L.Trainer, paths: list[Path]) -> None:
+        """Each running member's checkpoint at this iteration, where its plain run keeps it."""
+        for member in self._running():
+            load_member(trainer.lightning_module, member.index, member.model)
+            paths[member.index].parent.mkdir(parents=True, exist_ok=True)
+            save_atomically(MemberTrainer(trainer, member), paths[member.index])  # type: ignore[arg-type]
+
     def setup(self, trainer: L.Trainer, pl_module: Any, stage: str) -> None:
         for member in self._running():
             self._call(trainer, member, "setup", stage)
@@ -202,3 +211,16 @@ class MemberCallbacks(L.Callback):
             view = MemberTrainer(trainer, member)
             for callback in member.callbacks:
                 callback.teardown(view, member.model, stage)
+
+
+class MemberStopCheckpoint(StopCheckpoint):
+    """The stop callback of a batched run (genlab.callbacks.stop): on a stop signal each running
+    member saves its own checkpoint (`paths`, by member) and the run stops."""
+
+    def __init__(self, dispatcher: MemberCallbacks, paths: list[Path]) -> None:
+        super().__init__(paths[0], preemption_signal=None)
+        self.dispatcher = dispatcher
+        self.paths = paths
+
+    def save(self, trainer: L.Trainer, pl_module: Any) -> None:
+        self.dispatcher.save_checkpoints(trainer, self.paths)

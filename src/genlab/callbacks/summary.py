@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import datetime, timezone
 from typing import Any
@@ -12,6 +13,9 @@ from omegaconf import OmegaConf
 
 from genlab.run.preemption import RunPreempted
 from genlab.run.run_record import RunRecord, failure_fields
+from genlab.run.stopping import RunStopped
+
+log = logging.getLogger(__name__)
 
 
 class RunSummary(L.Callback):
@@ -87,5 +91,16 @@ class RunSummary(L.Callback):
         self._time_training(pl_module)
         if isinstance(exception, RunPreempted):  # checkpoint saved: the run is to be continued
             self._write(trainer, pl_module, "running", preempted_at_iteration=exception.iteration)
+        elif isinstance(exception, RunStopped):  # on request: continued by the same command
+            self._write(
+                trainer,
+                pl_module,
+                "interrupted",
+                interrupted_at_iteration=exception.iteration,
+                stop_signal=exception.signum.name,
+            )
         else:
-            self._write(trainer, pl_module, "failed", **failure_fields(exception))
+            try:
+                self._write(trainer, pl_module, "failed", **failure_fields(exception))
+            except OSError as err:  # e.g. the full disk that failed the run: keep its error
+                log.error("could not record the failure in %s: %s", self.record.path, err)

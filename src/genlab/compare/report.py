@@ -18,6 +18,7 @@ from genlab.compare.stats import (
 )
 
 COUNTS = ("completed", "failed", "diverged", "running")
+STOPPED = "interrupted"  # a column of the table only when a job was stopped on request
 CHANCE_LABEL = "chance (uniform)"
 
 
@@ -93,19 +94,20 @@ def markdown(
 ) -> str:
     """Groups (and the chance row) by metric as a markdown table, the differences to the
     baseline (`comparison`, from difference_table) when given, and footnotes."""
-    titles = ["group", *(header(m) for m in metrics), "n", *COUNTS]
+    counts = COUNTS + ((STOPPED,) if any(row.counts[STOPPED] for row in rows) else ())
+    titles = ["group", *(header(m) for m in metrics), "n", *counts]
     lines = ["| " + " | ".join(titles) + " |", "|" + "|".join("---" for _ in titles) + "|"]
     for row in rows:
         n = row_n(row)
         cells = [row.label, *(cell(row.stats[m], m, n) for m in metrics), str(n)]
-        cells += [str(row.counts[status]) for status in COUNTS]
+        cells += [str(row.counts[status]) for status in counts]
         lines.append("| " + " | ".join(cells) + " |")
     if chance is not None:
         cells = [CHANCE_LABEL]
         for metric in metrics:
             stat = chance.stats.get(metric)
             cells.append(cell(stat, metric, chance.repeats) if stat else "-")
-        cells += [str(chance.repeats), *("-" for _ in COUNTS)]
+        cells += [str(chance.repeats), *("-" for _ in counts)]
         lines.append("| " + " | ".join(cells) + " |")
     level = f"{CONFIDENCE:.0%}"
     footnotes = [
@@ -138,6 +140,7 @@ CSV_COLUMNS = [
     "ci_high",
     "n",
     *COUNTS,
+    STOPPED,
     "baseline",
     "diff",
     "diff_low",
@@ -164,7 +167,7 @@ def write_csv(
         writer = csv.writer(out)
         writer.writerow(CSV_COLUMNS)
         for row in rows:
-            counts = [row.counts[status] for status in COUNTS]
+            counts = [row.counts[status] for status in (*COUNTS, STOPPED)]
             for metric in metrics:
                 stat = row.stats[metric]
                 std = value(stat.std) if stat.n > 1 else ""

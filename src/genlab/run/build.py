@@ -88,8 +88,8 @@ def build_parts(
     import lightning as L
     from hydra.utils import instantiate
 
-    from genlab.callbacks.preemption import PreemptionCheckpoint
     from genlab.callbacks.scalars import ScalarLogger
+    from genlab.callbacks.stop import StopCheckpoint
     from genlab.run.process import ProcessPolicy, apply_process_policy
 
     apply_process_policy()
@@ -107,9 +107,9 @@ def build_parts(
     callbacks += [metrics] if metrics is not None else []
     callbacks += instantiate_callbacks(cfg, show_bar)
     callbacks += extra_callbacks or []  # the summary is written after the final checkpoint
-    if cfg.preemption_signal is not None:
-        checkpoint = Path(cfg.paths.output_dir) / LAST_CHECKPOINT
-        callbacks.append(PreemptionCheckpoint(str(cfg.preemption_signal), checkpoint))
+    checkpoint = Path(cfg.paths.output_dir) / LAST_CHECKPOINT
+    preemption = str(cfg.preemption_signal) if cfg.preemption_signal is not None else None
+    callbacks.append(StopCheckpoint(checkpoint, preemption))
     loggers = instantiate_loggers(cfg, tensorboard_purge_step)
     return RunParts(datamodule, model, callbacks, loggers)
 

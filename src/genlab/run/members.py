@@ -64,8 +64,8 @@ def build_member(
 
 def build_batched(cfg: DictConfig, parts: list[Any]) -> tuple[Any, Any, Any, list[Any]]:
     """(data module, batched model, trainer, member runs) for K members' parts (K >= 2)."""
-    from genlab.callbacks.members import MemberCallbacks, MemberRun
-    from genlab.callbacks.preemption import PreemptionCheckpoint
+    from genlab.callbacks.members import MemberCallbacks, MemberRun, MemberStopCheckpoint
+    from genlab.callbacks.stop import StopCheckpoint
     from genlab.data.members import MemberDataModule
     from genlab.models.members import stack_models
     from genlab.run.build import build_trainer, iteration_schedule, log_net_sizes
@@ -76,7 +76,7 @@ def build_batched(cfg: DictConfig, parts: list[Any]) -> tuple[Any, Any, Any, lis
             index,
             p.model,
             p.datamodule,
-            [c for c in p.callbacks if not isinstance(c, ProcessPolicy | PreemptionCheckpoint)],
+            [c for c in p.callbacks if not isinstance(c, ProcessPolicy | StopCheckpoint)],
             p.loggers,
         )
         for index, p in enumerate(parts)
@@ -91,7 +91,12 @@ def build_batched(cfg: DictConfig, parts: list[Any]) -> tuple[Any, Any, Any, lis
         )
     log_net_sizes(members[0].model)
     log.info("members: %d seeds as one batched model", len(members))
-    callbacks = [ProcessPolicy(), MemberCallbacks(members)]
+    dispatcher = MemberCallbacks(members)
+    checkpoints = [
+        next(c for c in p.callbacks if isinstance(c, StopCheckpoint)).checkpoint_path for p in parts
+    ]
+    # after the members' own callbacks; the preemption signal (SLURM) is for plain runs only
+    callbacks = [ProcessPolicy(), dispatcher, MemberStopCheckpoint(dispatcher, checkpoints)]
     trainer = build_trainer(cfg, batched, callbacks, [])
     return MemberDataModule([m.datamodule for m in members]), batched, trainer, members
 

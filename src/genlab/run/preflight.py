@@ -1,4 +1,5 @@
-"""Checks Hydra runs before it creates any output folder: bad config, unwritable log folder."""
+"""Checks Hydra runs before it creates any output folder: bad config, unwritable log folder, a
+run folder another process is writing."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from omegaconf import DictConfig
 
 from genlab.errors import GenlabError
 from genlab.run.config_checks import check_config
+from genlab.run.folder_lock import FolderInUseError, FolderLock
 
 
 def writable_folder_problem(folder: str | Path) -> str | None:
@@ -40,6 +42,9 @@ class PreflightChecks(Callback):
         if resume is not None and not Path(resume).is_dir():
             _stop(f"resume={resume}: no such run folder; pass the folder of an earlier run")
         self._check(config, config.hydra.run.dir)
+        holder = FolderLock.holder(config.hydra.run.dir)
+        if holder is not None:  # before Hydra writes its record and log lines there
+            _stop(str(FolderInUseError(Path(config.hydra.run.dir), holder, "train")))
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         if config.get("resume") is not None:

@@ -37,6 +37,10 @@ def _override_key(override: str) -> str:
     return override.split("=", 1)[0].lstrip("+~")
 
 
+class BrokenCheckpointError(ConfigError):
+    """A checkpoint to continue from is truncated or not a genlab checkpoint."""
+
+
 def load_checkpoint_iteration(path: Path) -> int:
     """The iteration stored in a genlab checkpoint, read with weights_only loading."""
     import torch
@@ -45,9 +49,13 @@ def load_checkpoint_iteration(path: Path) -> int:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
         return int(checkpoint["genlab"]["iteration"])
     except Exception as err:
-        raise ConfigError(
-            f"checkpoint {path} cannot be read ({type(err).__name__}: {err}); it is truncated or"
-            " not a genlab checkpoint: resume from a good copy or start a new run"
+        reason = f"{type(err).__name__}: {str(err).splitlines()[0][:200] if str(err) else ''}"
+        raise BrokenCheckpointError(
+            f"checkpoint {path} cannot be read ({reason}): it is truncated or not a genlab"
+            " checkpoint, so nothing continues from it. Either start over (a new run, or move"
+            f" the folder {path.parent.parent} away before rerunning its sweep), or move the"
+            f" file away (mv {path} {path}.broken): a rerun of its sweep then trains that job"
+            " again from iteration 0 in its folder"
         ) from err
 
 

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from genlab.run.resume import Resume
 
 SUMMARY_FILE = "summary.json"
-STATUSES = ("running", "completed", "failed", "diverged")
+STATUSES = ("running", "completed", "failed", "diverged", "interrupted")
 VERSIONED = ("torch", "lightning", "hydra-core", "torchmetrics", "genlab")
 
 

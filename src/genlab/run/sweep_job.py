@@ -36,7 +36,7 @@ class FolderConflictError(ConfigError):
 
 class JobAction(Enum):
     TRAIN = "train"  # nothing usable in the folder: train from the start
-    RESUME = "resume"  # an interrupted run with a checkpoint: continue it
+    RESUME = "resume"  # a killed, preempted or stopped run with a checkpoint: continue it
     DONE = "done"  # completed before: report its record, train nothing
     KEEP = "keep"  # failed or diverged before: report its record (sweep_retry_failed=false)
 
@@ -103,7 +103,8 @@ def plan_job(run_dir: Path, cfg: DictConfig, retry_failed: bool) -> JobPlan:
         return JobPlan(JobAction.DONE, previous)
     if status in ("failed", "diverged"):
         return JobPlan(JobAction.TRAIN if retry_failed else JobAction.KEEP, previous)
-    if checkpoint.is_file():  # running: the process that ran it was killed or preempted
+    # running: the process that ran it was killed or preempted; interrupted: stopped on request
+    if checkpoint.is_file():
         iteration = load_checkpoint_iteration(checkpoint)
         if iteration < int(cfg.iterations):
             return JobPlan(JobAction.RESUME, previous, checkpoint, iteration)

@@ -16,7 +16,9 @@ from genlab.errors import GenlabError
 from genlab.run.console import job_line
 from genlab.run.hydra_job import current_job
 from genlab.run.preemption import RunPreempted
+from genlab.run.resume import BrokenCheckpointError
 from genlab.run.run_record import RunRecord, failure_fields, now_iso, read_summary
+from genlab.run.stopping import RunStopped, StoppedJob, SweepStopped, exit_code
 from genlab.run.sweep_job import FolderConflictError
 
 log = logging.getLogger("genlab.train")
@@ -85,25 +87,46 @@ def run_task(task: Callable[[DictConfig], float | None], cfg: DictConfig) -> flo
     training (divergence, out of memory, bad data, a rejected config) is recorded as failed, with
     its traceback, and reports the worst value, so the sweep goes on; a programming error
     (PROGRAMMING_ERRORS) is recorded too but re-raised, so the sweep exits non-zero with it. A
-    job folder holding another config stops the whole sweep (exit 2), and so does the
-    preemption signal (exit 3, after the checkpoint is saved).
+    job folder holding another config, or a checkpoint that cannot be read, stops the whole
+    sweep (exit 2), and so does the
+    preemption signal (exit 3, after the checkpoint is saved). A stop signal (SIGINT, SIGTERM)
+    ends a run with 128 + its number and says how to continue; in a sweep it becomes
+    SweepStopped, which ends the sweep (genlab.run.stopping).
     """
-    multirun = current_job().multirun
+    job = current_job()
     try:
         return task(cfg)
+    except RunStopped as stop:
+        if job.multirun:
+            stopped = [StoppedJob(job.number or 0, tuple(job.overrides), stop.iteration)]
+            raise SweepStopped(
+                stop.signum, stopped if stop.started else [], None, sweep_dir()
+            ) from None
+        print(f"genlab-train: {stop}", file=sys.stderr, flush=True)
+        if stop.started:
+            run_dir = stop.run_dir or Path(cfg.paths.output_dir)
+            print(f"continue it with: genlab-train resume={run_dir}", file=sys.stderr, flush=True)
+        sys.exit(exit_code(stop.signum))
     except RunPreempted as stop:
         print(f"genlab-train: {stop}", file=sys.stderr, flush=True)
         sys.exit(EXIT_PREEMPTED)
     except GenlabError as err:
-        if multirun and not isinstance(err, FolderConflictError):
+        if job.multirun and not isinstance(err, FolderConflictError | BrokenCheckpointError):
             return record_failed_job(cfg, err)
         print(f"genlab-train: error: {err}", file=sys.stderr)
         log_traceback_to_files(err)
         sys.exit(EXIT_BAD_INPUT)
     except Exception as err:
-        if not multirun:
+        if not job.multirun:
             raise
         worst = record_failed_job(cfg, err)
         if isinstance(err, PROGRAMMING_ERRORS):
             raise
         return worst
+
+
+def sweep_dir() -> str | None:
+    """The folder of the sweep this process runs (None outside one)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    return str(HydraConfig.get().sweep.dir) if HydraConfig.initialized() else None

@@ -1,9 +1,9 @@
 """Torch's intra-op thread count per run, so jobs running side by side share the machine's cores.
 
 `num_threads: null` (the default) sets a count only where a launcher runs several jobs at once on
-this machine: under joblib (hydra/launcher=parallel) and the members launcher
-(hydra/launcher=members) each of their n_jobs jobs gets cores // n_jobs threads (the share
-joblib's loky workers also put in OMP_NUM_THREADS); under submitit's local executor
+this machine: under genlab's parallel launcher (hydra/launcher=parallel), hydra's joblib launcher
+and the members launcher (hydra/launcher=members) each of their n_jobs jobs gets cores // n_jobs
+threads (the share their loky workers also put in OMP_NUM_THREADS); under submitit's local executor
 (hydra/launcher=local) each job gets its cpus_per_task, which that executor does not enforce.
 Elsewhere torch's default stands: the basic launcher runs one job at a time, SLURM confines each
 job to its CPUs. An integer num_threads=N sets N threads for every run.
@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 JOBLIB = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
 SUBMITIT_LOCAL = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher"
 MEMBERS = "hydra_plugins.genlab_members_launcher.members_launcher.MembersLauncher"
+PARALLEL = "hydra_plugins.genlab_parallel_launcher.parallel_launcher.ParallelLauncher"
 
 
 def available_cores() -> int:
@@ -42,7 +43,7 @@ def joblib_workers(n_jobs: int | None, cores: int) -> int:
 def launcher_threads(launcher: Mapping[str, Any] | None, cores: int) -> tuple[int | None, str]:
     """The per-job thread count the Hydra launcher implies (None: none) and why."""
     target = launcher.get("_target_") if launcher is not None else None
-    if target in (JOBLIB, MEMBERS):
+    if target in (JOBLIB, PARALLEL, MEMBERS):
         workers = joblib_workers(launcher.get("n_jobs"), cores)
         if workers > 1:
             return max(1, cores // workers), f"{workers} parallel joblib jobs on {cores} cores"

@@ -1,8 +1,9 @@
 """A Hydra launcher that fuses a sweep's jobs which differ only in `seed` into member groups.
 
 Each group of up to `members` jobs (same overrides but the seed) trains as one batched model in
-one process (genlab.run.members); `n_jobs` groups run at a time, in loky worker processes as
-with hydra-joblib-launcher (1: in this process). Every job keeps its number, folder, `.hydra/`
+one process (genlab.run.members); `n_jobs` groups run at a time, in loky worker processes, and
+stop on Ctrl-C / SIGTERM as on the parallel launcher (hydra_plugins.genlab_parallel_launcher),
+which this one extends. Every job keeps its number, folder, `.hydra/`
 record and return value, so sweepers, `genlab-compare` and reruns see the jobs they would see
 on the other launchers. A group of one, and a job whose config cannot train as members
 (genlab.run.members.members_refusal), run as plain jobs. With several workers, groups start
@@ -19,10 +20,17 @@ from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.singleton import Singleton
-from hydra.core.utils import JobReturn, JobStatus, configure_log, run_job, setup_globals
-from hydra.plugins.launcher import Launcher
+from hydra.core.utils import JobReturn, JobStatus, configure_log, setup_globals
 from hydra.types import HydraContext, TaskFunction
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig
+
+from hydra_plugins.genlab_parallel_launcher.parallel_launcher import (
+    GroupOutcome,
+    ParallelLauncher,
+    run_jobs,
+    run_sweep_job,
+    sweep_config,
+)
 
 log = logging.getLogger(__name__)
 
@@ -53,27 +61,6 @@ def optimizer_steps(config: DictConfig) -> int:
     return int(config.get("iterations", 0) or 0) * per_iteration
 
 
-def _sweep_config(
-    hydra_context: HydraContext, config: DictConfig, overrides: Sequence[str], number: int
-) -> DictConfig:
-    sweep_config = hydra_context.config_loader.load_sweep_config(config, list(overrides))
-    with open_dict(sweep_config):
-        sweep_config.hydra.job.id = f"{sweep_config.hydra.job.name}_{number}"
-        sweep_config.hydra.job.num = number
-    return sweep_config
-
-
-def _run(config: DictConfig, hydra_context: HydraContext, task: TaskFunction) -> JobReturn:
-    HydraConfig.instance().set_config(config)
-    return run_job(
-        hydra_context=hydra_context,
-        config=config,
-        task_function=task,
-        job_dir_key="hydra.sweep.dir",
-        job_subdir_key="hydra.sweep.subdir",
-    )
-
-
 def run_group(
     numbers: list[int],
     overrides: list[Sequence[str]],
@@ -81,35 +68,52 @@ def run_group(
     config: DictConfig,
     task_function: TaskFunction,
     singleton_state: dict[Any, Any],
-) -> list[JobReturn]:
+) -> GroupOutcome:
     """Run one group's jobs: each prepared in its own folder with Hydra's job set-up, then
     trained together (in a worker process, or in this one)."""
     from genlab.run.members import members_refusal, train_members
+    from genlab.run.stopping import RunStopped, StoppedJob, SweepStopped
     from genlab.run.task import run_task
     from genlab.train import RunStart
 
     setup_globals()
     Singleton.set_state(singleton_state)
     configs = [
-        _sweep_config(hydra_context, config, o, n) for o, n in zip(overrides, numbers, strict=True)
+        sweep_config(hydra_context, config, o, n) for o, n in zip(overrides, numbers, strict=True)
     ]
     if len(configs) == 1 or members_refusal(configs[0]) is not None:
         if len(configs) > 1:
             log.warning("members: %s; these jobs run one by one", members_refusal(configs[0]))
-        return [_run(c, hydra_context, task_function) for c in configs]
-    returns = [_run(c, hydra_context, lambda cfg: run_task(_start_member, cfg)) for c in configs]
-    starts = [
-        r.return_value
-        for r in returns
+        return run_jobs(numbers, overrides, hydra_context, config, task_function, singleton_state)
+    returns: list[JobReturn] = []
+    try:
+        for job_config in configs:
+            prepare = lambda cfg: run_task(_start_member, cfg)  # noqa: E731
+            returns.append(run_sweep_job(job_config, hydra_context, prepare))
+    except SweepStopped:  # asked to stop while the group was being prepared
+        for ret in returns:
+            if ret.status is JobStatus.COMPLETED and isinstance(ret.return_value, RunStart):
+                ret.return_value.lock.release()
+        return GroupOutcome([None] * len(configs), not_started=len(configs))
+    members = [
+        index
+        for index, r in enumerate(returns)
         if r.status is JobStatus.COMPLETED and isinstance(r.return_value, RunStart)
     ]
     HydraConfig.instance().set_config(configs[0])
     _log_to_every_member(configs, returns)
-    values = iter(train_members(starts) if starts else [])
-    for ret in returns:
-        if ret.status is JobStatus.COMPLETED and isinstance(ret.return_value, RunStart):
-            ret.return_value = next(values)
-    return returns
+    starts = [returns[i].return_value for i in members]
+    try:
+        values = iter(train_members(starts))
+    except RunStopped as stop:
+        stopped = [StoppedJob(numbers[i], tuple(overrides[i]), stop.iteration) for i in members]
+        return GroupOutcome(list(returns), stopped=stopped)
+    finally:
+        for start in starts:
+            start.lock.release()
+    for index in members:
+        returns[index].return_value = next(values)
+    return GroupOutcome(list(returns))
 
 
 def _start_member(cfg: DictConfig) -> Any:
@@ -158,7 +162,7 @@ class _MemberFilter(logging.Filter):
         return member is None or member == self.index
 
 
-class MembersLauncher(Launcher):
+class MembersLauncher(ParallelLauncher):
     """See the module docstring; configured by conf/hydra/launcher/members.yaml."""
 
     def __init__(self, members: int, n_jobs: int) -> None:
@@ -166,28 +170,13 @@ class MembersLauncher(Launcher):
             raise ValueError(
                 f"hydra.launcher.members={members}, n_jobs={n_jobs}: both must be >= 1"
             )
+        super().__init__(n_jobs)
         self.members = members
-        self.n_jobs = n_jobs
-        self.config: DictConfig | None = None
-        self.task_function: TaskFunction | None = None
-        self.hydra_context: HydraContext | None = None
 
-    def setup(
-        self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
-    ) -> None:
-        self.config = config
-        self.hydra_context = hydra_context
-        self.task_function = task_function
+    worker = staticmethod(run_group)
 
-    def launch(
-        self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
-    ) -> Sequence[JobReturn]:
-        from joblib import Parallel, delayed
-
-        setup_globals()
+    def groups(self, job_overrides: Sequence[Sequence[str]]) -> list[list[int]]:
         assert self.config is not None and self.hydra_context is not None
-        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
-        Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
         groups = member_groups(job_overrides, self.members)
         log.info(
             "members: %d jobs in %d groups of up to %d, %d at a time",
@@ -206,25 +195,4 @@ class MembersLauncher(Launcher):
                 for group in groups
             ]
             groups = [g for _, g in sorted(zip(steps, groups, strict=True), key=lambda s: -s[0])]
-        calls = [
-            (
-                [initial_job_idx + i for i in group],
-                [job_overrides[i] for i in group],
-                self.hydra_context,
-                self.config,
-                self.task_function,
-                Singleton.get_state(),
-            )
-            for group in groups
-        ]
-        if self.n_jobs == 1:
-            results = [run_group(*call) for call in calls]
-        else:
-            results = Parallel(n_jobs=self.n_jobs, backend="loky")(
-                delayed(run_group)(*call) for call in calls
-            )
-        returns: list[JobReturn | None] = [None] * len(job_overrides)
-        for group, group_returns in zip(groups, results, strict=True):
-            for index, ret in zip(group, group_returns, strict=True):
-                returns[index] = ret
-        return returns  # type: ignore[return-value]
+        return groups
