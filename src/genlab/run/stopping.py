@@ -135,6 +135,13 @@ class StopRequest:
             raise RunStopped(self.signum, None, started=False)
 
     def handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.signum is None and self._forward is None and _jobs_run_elsewhere():
+            # the parent of a launcher genlab does not drive (hydra's joblib, submitit): what
+            # the signal always did there
+            default = signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL
+            signal.signal(signum, default)
+            os.kill(os.getpid(), signum)
+            return
         if self.signum is None:
             self.signum = signal.Signals(signum)
             if not self._worker:
@@ -198,6 +205,19 @@ class StopRequest:
             yield
         finally:
             self._forward = None
+
+
+def _jobs_run_elsewhere() -> bool:
+    """True in the parent of a sweep whose launcher runs the jobs in processes that genlab's
+    launchers do not manage (any but Hydra's basic one and genlab's own)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized() or HydraConfig.get().mode is None:
+        return False
+    if "MULTIRUN" not in str(HydraConfig.get().mode):
+        return False
+    target = str(HydraConfig.get().launcher.get("_target_", ""))
+    return not (target.endswith("BasicLauncher") or target.startswith("hydra_plugins.genlab_"))
 
 
 def _in_main_thread() -> bool:
