@@ -12,8 +12,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from genlab.errors import ConfigError, GenlabError
 
 
@@ -26,51 +24,23 @@ def _split_arguments(argv: list[str]) -> tuple[Path, list[str]]:
 
 def evaluate_checkpoint(ckpt_path: Path, overrides: list[str]) -> dict[str, Any]:
     """Metrics of the checkpoint's generator, on the run's config plus `overrides`."""
-    import torch
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
     from hydra.utils import instantiate
-    from omegaconf import open_dict
 
-    from genlab import CONF_DIR
     from genlab.callbacks.metrics import evaluate
-    from genlab.run.config_checks import check_config
-    from genlab.run.resume import load_checkpoint_iteration
-    from genlab.run.run_record import read_summary
+    from genlab.run.from_checkpoint import load_run, run_config
 
-    run_dir = ckpt_path.parent.parent
-    overrides_file = run_dir / ".hydra" / "overrides.yaml"
-    if not ckpt_path.is_file() or not overrides_file.is_file():
-        raise ConfigError(
-            f"ckpt_path={ckpt_path}: needs a checkpoint inside a genlab run folder"
-            f" (<run>/checkpoints/*.ckpt with <run>/.hydra/overrides.yaml); missing:"
-            f" {ckpt_path if not ckpt_path.is_file() else overrides_file}"
-        )
-    iteration = load_checkpoint_iteration(ckpt_path)  # weights_only; clear error when corrupt
-    run_overrides = yaml.safe_load(overrides_file.read_text()) or []
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        cfg = compose("train", overrides=[*run_overrides, *overrides])
-    with open_dict(cfg):
-        cfg.paths.output_dir = str(run_dir)
-        cfg.seed = read_summary(run_dir)["seed"]
-    check_config(cfg)
+    cfg, iteration = run_config(ckpt_path, overrides)
     if cfg.metrics.suite is None:
         raise ConfigError(f"data={cfg.data.name} has no metrics configured; pass metrics=<name>")
-
-    datamodule = instantiate(cfg.data)
-    datamodule.prepare_data()
-    suite = instantiate(cfg.metrics.suite)
-    suite.setup(datamodule, cfg.paths.cache_dir)
-    model = instantiate(cfg.model, _convert_="all")
-    model.configure_model()  # layers the config adds in each process (spectral norm)
-    checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-    model.load_state_dict(checkpoint["state_dict"])
-    values = evaluate(model, suite, int(cfg.metrics.num_samples), int(cfg.metrics.batch_size))
+    run = load_run(ckpt_path, cfg, iteration)
+    suite = instantiate(run.cfg.metrics.suite)
+    suite.setup(run.datamodule, run.cfg.paths.cache_dir)
+    num_samples = int(run.cfg.metrics.num_samples)
+    values = evaluate(run.model, suite, num_samples, int(run.cfg.metrics.batch_size))
     return {
         "checkpoint": str(ckpt_path),
-        "iteration": iteration,
-        "num_samples": int(cfg.metrics.num_samples),
+        "iteration": run.iteration,
+        "num_samples": num_samples,
         **suite.identity(),
         **values,
     }

@@ -58,10 +58,16 @@ def image_grid(images: torch.Tensor, min_side: int, nrow: int = 8) -> torch.Tens
     factor (nearest neighbour: every pixel stays a crisp square) to at least `min_side` pixels."""
     from torchvision.utils import make_grid
 
+    return make_grid(enlarged(images, min_side), nrow=nrow, normalize=True, value_range=(-1, 1))
+
+
+def enlarged(images: torch.Tensor, min_side: int) -> torch.Tensor:
+    """Images in [-1, 1] (clamped), enlarged by the whole factor (nearest neighbour) that makes
+    their width at least `min_side` pixels: the rule of every picture genlab writes."""
     factor = max(1, -(-min_side // images.shape[-1]))
     if factor > 1:
         images = images.repeat_interleave(factor, dim=-1).repeat_interleave(factor, dim=-2)
-    return make_grid(images.clamp(-1, 1), nrow=nrow, normalize=True, value_range=(-1, 1))
+    return images.clamp(-1, 1)
 
 
 @dataclass(frozen=True)
