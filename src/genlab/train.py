@@ -26,7 +26,13 @@ from genlab.run.folder_lock import FolderInUseError, FolderLock
 from genlab.run.hydra_job import HydraJob, current_job
 from genlab.run.preemption import RunPreempted
 from genlab.run.resume import Resume, prepare_resume
-from genlab.run.run_record import RunRecord, failure_fields, read_summary, start_record
+from genlab.run.run_record import (
+    SUMMARY_FILE,
+    RunRecord,
+    failure_fields,
+    read_summary,
+    start_record,
+)
 from genlab.run.stopping import (
     STOP,
     RunStopped,
@@ -34,7 +40,7 @@ from genlab.run.stopping import (
     continue_sweep_command,
     exit_code,
 )
-from genlab.run.sweep_job import RESOLVED_CONFIG, JobAction, plan_job, previous_seed
+from genlab.run.sweep_job import RESOLVED_CONFIG, JobAction, JobPlan, plan_job, previous_seed
 from genlab.run.task import run_task, sweep_dir, swept_value, worst_value
 from genlab.run.threads import configure_threads
 from genlab.run.train_help import help_text, wants_plain_help
@@ -103,11 +109,18 @@ def start_run(cfg: DictConfig) -> RunStart | float | None:
 def _recorded_earlier(run_dir: Path, cfg: DictConfig, job: HydraJob) -> tuple[bool, float | None]:
     """(True, the swept value) when a rerun sweep job's folder holds a final record (completed,
     or failed and kept), printed as recorded earlier; (False, None) when there is work left."""
+    final = ("completed", "failed", "diverged")
+    if not (run_dir / SUMMARY_FILE).is_file() or read_summary(run_dir)["status"] not in final:
+        return False, None  # planned under the lock (loading its checkpoint once, there)
     plan = plan_job(run_dir, cfg, bool(cfg.sweep_retry_failed))
     if plan.action not in (JobAction.DONE, JobAction.KEEP):
         return False, None
+    return True, _report_recorded(plan, run_dir, cfg, job)
+
+
+def _report_recorded(plan: JobPlan, run_dir: Path, cfg: DictConfig, job: HydraJob) -> float | None:
     print(job_line(plan.previous, run_dir, job.number, note="recorded earlier"), flush=True)
-    return True, swept_value(cfg, plan.previous)
+    return swept_value(cfg, plan.previous)
 
 
 def _start_locked(
@@ -122,9 +135,8 @@ def _start_locked(
     if job.multirun and resume is None:  # planned again under the lock: the authoritative view
         plan = plan_job(run_dir, cfg, bool(cfg.sweep_retry_failed))
         if plan.action in (JobAction.DONE, JobAction.KEEP):  # another process finished it
-            print(job_line(plan.previous, run_dir, job.number, note="recorded earlier"), flush=True)
             lock.release()
-            return swept_value(cfg, plan.previous)
+            return _report_recorded(plan, run_dir, cfg, job)
         if plan.action is JobAction.RESUME:
             resume = Resume(cfg, plan.checkpoint, plan.iteration, plan.previous)
         reused_folder = plan.reuses_folder

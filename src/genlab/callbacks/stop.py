@@ -88,7 +88,7 @@ class StopCheckpoint(L.Callback):
             pl_module.iteration,
             self.checkpoint_path,
         )
-        raise RunStopped(signum, pl_module.iteration, self.checkpoint_path.parent.parent)
+        raise RunStopped(signum, pl_module.iteration)
 
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int

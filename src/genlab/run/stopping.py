@@ -24,7 +24,6 @@ import signal
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -42,16 +41,9 @@ class RunStopped(BaseException):
 
     A BaseException, like KeyboardInterrupt: no job-failure policy catches it."""
 
-    def __init__(
-        self,
-        signum: int,
-        iteration: int | None,
-        run_dir: Path | None = None,
-        started: bool = True,
-    ) -> None:
+    def __init__(self, signum: int, iteration: int | None, started: bool = True) -> None:
         self.signum = signal.Signals(signum)
         self.iteration = iteration
-        self.run_dir = run_dir
         self.started = started  # False: asked to stop before it began, nothing of it written
         if not started:
             where = "before it started"

@@ -104,7 +104,7 @@ def run_task(task: Callable[[DictConfig], float | None], cfg: DictConfig) -> flo
             ) from None
         print(f"genlab-train: {stop}", file=sys.stderr, flush=True)
         if stop.started:
-            run_dir = stop.run_dir or Path(cfg.paths.output_dir)
+            run_dir = cfg.paths.output_dir  # a resumed run's too: it continues in its folder
             print(f"continue it with: genlab-train resume={run_dir}", file=sys.stderr, flush=True)
         sys.exit(exit_code(stop.signum))
     except RunPreempted as stop:
