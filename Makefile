@@ -39,7 +39,7 @@ lint: $(VENV)/.installed
 lock: $(VENV)/.installed
 	$(PY) -m pip install --quiet uv
 	$(PY) -m pip list --format=freeze --exclude genlab --exclude uv > $(VENV)/freeze.txt
-	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --python-version 3.11 \
+	$(VENV)/bin/uv pip compile pyproject.toml --all-extras --python-version 3.11 \
 		--python-platform x86_64-manylinux_2_28 --custom-compile-command "make lock" \
 		--annotation-style line $(if $(LOCK_UPGRADE),,-c $(VENV)/freeze.txt) \
 		$$(sed -n 's/^\(torch\|torchvision\|triton\|nvidia-[a-z0-9-]*\)==.*/--no-emit-package \1/p' \
