@@ -201,7 +201,7 @@ def _fit(start: RunStart) -> None:
     from genlab.callbacks.metrics import MetricsCallback
 
     datamodule, model, trainer = build(
-        start.cfg, start.seed, [run_summary(start)], tensorboard_purge_step=start.purge_step
+        start.cfg, start.seed, [run_summary(start)], purge_step=start.purge_step
     )
     for callback in trainer.callbacks:
         if isinstance(callback, MetricsCallback):  # the evaluator's identity joins the record

@@ -13,6 +13,7 @@ import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 
 from genlab.callbacks.iteration import IterationCallback
+from genlab.loggers.run_logger import RunLogger
 from genlab.models.base import GenerativeModel
 
 
@@ -113,8 +114,9 @@ class RenderedSamples:
 
 
 class SampleLogger(IterationCallback):
-    """Logs samples from the fixed evaluation noise; for 2-D data a scatter over the real
-    mixture, for images a grid (and reconstructions for models that have `reconstruct`).
+    """Logs samples from the fixed evaluation noise to TensorBoard and genlab's MLflow / W&B
+    loggers; for 2-D data a scatter over the real mixture, for images a grid (and
+    reconstructions for models that have `reconstruct`).
     At the end of training it also writes `samples.png` into the run folder (rank 0 only), and
     for 2-D data the generated points as `samples.npy` (float32, (num_points, 2))."""
 
@@ -180,10 +182,14 @@ class SampleLogger(IterationCallback):
 
     def on_iteration(self, trainer: L.Trainer, module: GenerativeModel) -> None:
         tensorboard = self._tensorboard(trainer)
-        if not trainer.is_global_zero or tensorboard is None:
+        others = [logger for logger in trainer.loggers if isinstance(logger, RunLogger)]
+        if not trainer.is_global_zero or (tensorboard is None and not others):
             return
         for tag, picture in self._rendered(trainer, module).pictures.items():
-            picture.log(tensorboard, tag, module.iteration)
+            if tensorboard is not None:
+                picture.log(tensorboard, tag, module.iteration)
+            for logger in others:
+                logger.log_picture(tag, picture.png, module.iteration)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: Any) -> None:
         super().on_train_end(trainer, pl_module)

@@ -11,6 +11,7 @@ import lightning as L
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import OmegaConf
 
+from genlab.loggers.run_logger import RunLogger
 from genlab.run.preemption import RunPreempted
 from genlab.run.run_record import RunRecord, failure_fields
 from genlab.run.stopping import RunStopped
@@ -20,7 +21,9 @@ log = logging.getLogger(__name__)
 
 class RunSummary(L.Callback):
     """Rank 0 writes the run record; TensorBoard gets the whole config as text and the chosen
-    settings (`hparams`, see genlab.run.hparams) with the final values for its HPARAMS view."""
+    settings (`hparams`, see genlab.run.hparams) with the final values for its HPARAMS view;
+    genlab's MLflow / W&B loggers get the settings and config at the start and the status and
+    summary.json at the end (genlab.loggers.run_logger)."""
 
     def __init__(self, record: RunRecord, config: dict[str, Any], hparams: dict[str, Any]) -> None:
         self.record = record
@@ -36,18 +39,29 @@ class RunSummary(L.Callback):
                 return logger.log_dir
         return None
 
+    @staticmethod
+    def _run_loggers(trainer: L.Trainer) -> list[RunLogger]:
+        return [logger for logger in trainer.loggers if isinstance(logger, RunLogger)]
+
     def _write(self, trainer: L.Trainer, module: Any, status: str, **extra: Any) -> None:
         if not trainer.is_global_zero:
             return
+        where = {}
+        for logger in self._run_loggers(trainer):
+            where.update(logger.record_fields())
         self.record.write(
             status,
             module.iteration,
             dict(module.run_state.logged),
             diverged_at_iteration=module.run_state.diverged_at,
             tensorboard_dir=self._tensorboard_dir(trainer),
+            **where,
             **self._timing,
             **extra,
         )
+        if status != "running" or "preempted_at_iteration" in extra:
+            for logger in self._run_loggers(trainer):
+                logger.log_run_end(status, self.record.path)
 
     def _time_training(self, module: Any) -> None:
         """This process's training-loop time and iterations/s (callbacks and logging included)."""
@@ -64,6 +78,9 @@ class RunSummary(L.Callback):
         # millisecond stamp: genlab's benchmark measures start-up to the first iteration with it
         stamp = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
         self._timing = {"train_started_at": stamp}
+        if trainer.is_global_zero:  # a resumed run's MLflow / W&B run gets them again (same values)
+            for logger in self._run_loggers(trainer):
+                logger.log_run_start(self.hparams, self.config)
         self._write(trainer, pl_module, "running")
         if pl_module.iteration > 0 or not trainer.is_global_zero:
             return  # a resumed run logged its config when it started

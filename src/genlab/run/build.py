@@ -48,22 +48,25 @@ def instantiate_callbacks(cfg: DictConfig, show_progress_bar: bool) -> list[Any]
     return callbacks
 
 
-def instantiate_loggers(cfg: DictConfig, tensorboard_purge_step: int | None) -> list[Any]:
-    """The loggers of `cfg.logger`. With tensorboard_purge_step set (a resumed or restarted run
-    in a used folder), TensorBoard hides the events an earlier attempt logged from that step on,
-    so the curves continue on one step axis."""
+def instantiate_loggers(cfg: DictConfig, purge_step: int | None) -> list[Any]:
+    """The loggers of `cfg.logger`. With purge_step set (a resumed or restarted run in a used
+    folder), TensorBoard hides the events an earlier attempt logged from that step on, so the
+    curves continue on one step axis, and genlab's MLflow / W&B loggers continue the logger run
+    of a resumed run (genlab.loggers.run_logger)."""
     from hydra.utils import get_class, instantiate
     from lightning.pytorch.loggers import TensorBoardLogger
+
+    from genlab.loggers.run_logger import RunLogger
 
     loggers = []
     for logger_cfg in (cfg.logger or {}).values():
         if logger_cfg is None:
             continue
         extra: dict[str, Any] = {}
-        if tensorboard_purge_step is not None and issubclass(
-            get_class(logger_cfg._target_), TensorBoardLogger
-        ):
-            extra["purge_step"] = tensorboard_purge_step
+        logger_class = get_class(logger_cfg._target_)
+        tensorboard = purge_step is not None and issubclass(logger_class, TensorBoardLogger)
+        if tensorboard or issubclass(logger_class, RunLogger):
+            extra["purge_step"] = purge_step
         loggers.append(instantiate(logger_cfg, **extra))
     return loggers
 
@@ -82,7 +85,7 @@ def build_parts(
     cfg: DictConfig,
     seed: int,
     extra_callbacks: list[Any] | None = None,
-    tensorboard_purge_step: int | None = None,
+    purge_step: int | None = None,
 ) -> RunParts:
     """Seed, then instantiate the data module, model, callbacks and loggers of a checked config."""
     import lightning as L
@@ -110,7 +113,7 @@ def build_parts(
     checkpoint = Path(cfg.paths.output_dir) / LAST_CHECKPOINT
     preemption = str(cfg.preemption_signal) if cfg.preemption_signal is not None else None
     callbacks.append(StopCheckpoint(checkpoint, preemption))
-    loggers = instantiate_loggers(cfg, tensorboard_purge_step)
+    loggers = instantiate_loggers(cfg, purge_step)
     return RunParts(datamodule, model, callbacks, loggers)
 
 
@@ -154,10 +157,10 @@ def build(
     cfg: DictConfig,
     seed: int,
     extra_callbacks: list[Any] | None = None,
-    tensorboard_purge_step: int | None = None,
+    purge_step: int | None = None,
 ) -> tuple[Any, ...]:
     """Seed, then instantiate (datamodule, model, trainer) from a checked config."""
-    return assemble(cfg, build_parts(cfg, seed, extra_callbacks, tensorboard_purge_step))
+    return assemble(cfg, build_parts(cfg, seed, extra_callbacks, purge_step))
 
 
 def assemble(cfg: DictConfig, parts: RunParts) -> tuple[Any, ...]:

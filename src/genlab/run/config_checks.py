@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,6 +21,28 @@ TRAINER_KEYS_OWNED = {
     "gradient_clip_val": "manual optimisation clips inside the model, not in the Trainer",
     "accumulate_grad_batches": "manual optimisation does not accumulate in the Trainer",
 }
+
+# Classes a config may name that need an optional package: target -> (package, genlab extra).
+OPTIONAL_PACKAGES = {
+    "genlab.loggers.mlflow_run.MLflowRunLogger": ("mlflow", "mlflow"),
+    "genlab.loggers.wandb_run.WandbRunLogger": ("wandb", "wandb"),
+}
+
+
+def missing_packages(cfg: DictConfig) -> list[str]:
+    """One problem per optional package the config needs that is not installed."""
+    problems = []
+    for section in ("logger", "data"):
+        for path, node in _nodes(cfg.get(section), section):
+            needed = OPTIONAL_PACKAGES.get(str(node.get("_target_")))
+            if needed is None or importlib.util.find_spec(needed[0]) is not None:
+                continue
+            package, extra = needed
+            problems.append(
+                f"{path} needs the {package} package, which is not installed:"
+                f" pip install 'genlab[{extra}]' (or pip install {package})"
+            )
+    return problems
 
 
 def _nodes(node: Any, path: str) -> Iterator[tuple[str, DictConfig]]:
@@ -138,6 +161,7 @@ def config_problems(cfg: DictConfig) -> list[str]:
             signal_number(str(signal_name))
         except ConfigError as err:
             problems.append(str(err))
+    problems += missing_packages(cfg)
     if model.get("likelihood") == "bernoulli" and not cfg.data.get("bounded", False):
         problems.append(
             "model.likelihood=bernoulli needs image data in [-1, 1] (data.bounded=true);"

@@ -29,12 +29,27 @@ HEADLINE = (
 )
 
 
+# Libraries whose INFO records go to the run's log file only (warnings and errors still show).
+LOG_FILE_ONLY = ("lightning", "mlflow", "alembic", "wandb")
+
+
 class ConsoleFilter(logging.Filter):
     """For the console handler: Lightning's INFO records (device banner, tips, 'fit stopped')
-    go to the run's log file only; its warnings and errors still show."""
+    and those of the MLflow / W&B loggers' libraries go to the run's log file only; their
+    warnings and errors still show."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.name.startswith("lightning") and record.levelno < logging.WARNING)
+        return not (record.name.startswith(LOG_FILE_ONLY) and record.levelno < logging.WARNING)
+
+
+def route_to_run_log(name: str) -> None:
+    """A library logger that brought its own console handler (mlflow does) hands its records to
+    Hydra's handlers instead: each once, INFO in the run's log file only."""
+    logger = logging.getLogger(name)
+    for handler in list(logger.handlers):
+        if type(handler) is logging.StreamHandler:
+            logger.removeHandler(handler)
+    logger.propagate = True
 
 
 def quiet_third_party() -> None:
@@ -42,11 +57,7 @@ def quiet_third_party() -> None:
     handler Lightning gives them when imported before logging is configured (so each record
     reaches the console once, through Hydra's handlers), and HARMLESS_WARNINGS are ignored."""
     for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
-        logger = logging.getLogger(name)
-        for handler in list(logger.handlers):
-            if type(handler) is logging.StreamHandler:
-                logger.removeHandler(handler)
-        logger.propagate = True
+        route_to_run_log(name)
     ignore_harmless_warnings()
 
 
@@ -88,6 +99,15 @@ def run_report(summary: dict[str, Any], run_dir: Path) -> str:
     lines += [f"run folder:  {run_dir}", f"summary:     {run_dir / 'summary.json'}"]
     if summary.get("tensorboard_dir"):
         lines.append(f"tensorboard: tensorboard --logdir {summary['tensorboard_dir']}")
+    if summary.get("mlflow_ui"):
+        lines.append(f"mlflow:      {summary['mlflow_ui']}")
+    elif summary.get("mlflow_tracking_uri"):
+        where = f"run {summary['mlflow_run_id']} at {summary['mlflow_tracking_uri']}"
+        lines.append(f"mlflow:      {where}")
+    if summary.get("wandb_sync"):
+        lines.append(f"wandb:       {summary['wandb_sync']}  (offline run; uploads it)")
+    elif summary.get("wandb_run_id"):
+        lines.append(f"wandb:       run {summary['wandb_run_id']}")
     return "\n".join(lines)
 
 

@@ -1,0 +1,48 @@
+"""What genlab's callbacks hand a logger besides scalars: pictures, the chosen settings, the end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+# The file in a run folder that names the logger run a resumed genlab run continues.
+RUN_ID_FILE = "{name}_run_id"
+
+
+class RunLogger:
+    """Mixed into a Lightning logger class: genlab's SampleLogger and RunSummary call these on
+    rank 0 (TensorBoard keeps its own paths). `purge_step` is what build.instantiate_loggers
+    passes: None for a new run folder, 0 for a restart in a used one, the first iteration to
+    log again for a resumed run."""
+
+    def log_picture(self, tag: str, png: bytes, step: int) -> None:
+        """One sample picture (PNG bytes) at an iteration."""
+        raise NotImplementedError
+
+    def log_run_start(self, settings: dict[str, Any], config: dict[str, Any]) -> None:
+        """The chosen settings (genlab.run.hparams) and the whole resolved config."""
+        raise NotImplementedError
+
+    def log_run_end(self, status: str, summary_path: Path) -> None:
+        """The run's status (completed / diverged / failed / interrupted) and its summary.json."""
+        raise NotImplementedError
+
+    def record_fields(self) -> dict[str, Any]:
+        """What summary.json says about where this logger wrote (printed by the closing report)."""
+        raise NotImplementedError
+
+
+def recorded_run_id(run_dir: str | Path, name: str, purge_step: int | None) -> str | None:
+    """The logger run to continue: the id recorded in the run folder when this is a resumed run
+    (purge_step > 0), else None (a new logger run)."""
+    path = Path(run_dir) / RUN_ID_FILE.format(name=name)
+    if not purge_step or not path.is_file():
+        return None
+    return path.read_text().strip() or None
+
+
+def record_run_id(run_dir: str | Path, name: str, run_id: str) -> None:
+    """Keep the logger run's id in the run folder, for a later resume."""
+    path = Path(run_dir) / RUN_ID_FILE.format(name=name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(run_id + "\n")
