@@ -37,9 +37,16 @@ def steps(client: Any, run_id: str, key: str) -> list[int]:
 
 @pytest.mark.slow
 def test_mlflow_store_holds_a_sweeps_runs_on_the_iteration_axis(tmp_path: Path) -> None:
+    """Two seeds trained as one batched model (members): each its own MLflow and W&B run."""
     sweep = tmp_path / "sweep"
     result = genlab_train_cli(
-        tmp_path, "-m", *TINY, "logger=mlflow", "seed=1,2", f"hydra.sweep.dir={sweep}"
+        tmp_path,
+        "-m",
+        *TINY,
+        "hydra/launcher=members",
+        "logger=[mlflow,wandb]",
+        "seed=1,2",
+        f"hydra.sweep.dir={sweep}",
     )
     assert result.returncode == 0, result.stderr[-3000:]
     client = mlflow_client(tmp_path)
@@ -72,6 +79,15 @@ def test_mlflow_store_holds_a_sweeps_runs_on_the_iteration_axis(tmp_path: Path) 
         images = [a.path for a in client.list_artifacts(run_id, "images")]
         scatters = [p for p in images if "samples~scatter+step+" in p and p.endswith(".png")]
         assert sorted(int(p.split("+step+")[1].split("+")[0]) for p in scatters) == [50, 100]
+        wandb_id = summary["wandb_run_id"]
+        [run_file] = (sweep / job / "wandb").glob(f"offline-run-*-{wandb_id}/run-{wandb_id}.wandb")
+        history = wandb_history(run_file)
+        losses = {
+            h["trainer/global_step"]: h["train/g_loss"] for h in history if "train/g_loss" in h
+        }
+        assert sorted(losses) == [25, 50, 75, 100]
+        assert losses[100] == pytest.approx(summary["train/g_loss"], rel=1e-6)
+    assert read_summary(sweep / "0")["train/g_loss"] != read_summary(sweep / "1")["train/g_loss"]
 
 
 @pytest.mark.slow
@@ -127,6 +143,15 @@ def item_key(item: Any) -> str:
     return item.key or "/".join(item.nested_key)
 
 
+def wandb_history(path: Path) -> list[dict[str, Any]]:
+    """The history rows of a W&B run file, as {key: value}."""
+    return [
+        {item_key(i): json.loads(i.value_json) for i in r.history.item}
+        for r in wandb_records(path)
+        if r.WhichOneof("record_type") == "history"
+    ]
+
+
 @pytest.mark.slow
 def test_wandb_offline_run_holds_history_settings_and_status(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
@@ -137,11 +162,7 @@ def test_wandb_offline_run_holds_history_settings_and_status(tmp_path: Path) -> 
     run_id = summary["wandb_run_id"]
     [folder] = (run_dir / "wandb").glob(f"offline-run-*-{run_id}")
     records = wandb_records(folder / f"run-{run_id}.wandb")
-    history = [
-        {item_key(i): json.loads(i.value_json) for i in r.history.item}
-        for r in records
-        if r.WhichOneof("record_type") == "history"
-    ]
+    history = wandb_history(folder / f"run-{run_id}.wandb")
     losses = {h["trainer/global_step"]: h["train/g_loss"] for h in history if "train/g_loss" in h}
     assert sorted(losses) == [25, 50, 75, 100]
     assert losses[100] == pytest.approx(summary["train/g_loss"], rel=1e-6)

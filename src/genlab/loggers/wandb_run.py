@@ -63,11 +63,17 @@ class WandbRunLogger(RunLogger, WandbLogger):
     @property
     @rank_zero_experiment
     def experiment(self) -> Any:
-        first_access = self._experiment is None
-        run = super().experiment
-        if first_access:
+        """This run's own W&B run: a new one even while another is active in the process (the
+        members of a batched group each log to their own; Lightning's would join wandb.run)."""
+        if self._experiment is None:
+            import wandb
+
+            run = wandb.init(**self._wandb_init, reinit="create_new")
+            run.define_metric("trainer/global_step")
+            run.define_metric("*", step_metric="trainer/global_step", step_sync=True)
             record_run_id(self.run_dir, "wandb", run.id)
-        return run
+            self._experiment = run
+        return self._experiment
 
     @rank_zero_only
     def log_picture(self, tag: str, png: bytes, step: int) -> None:
