@@ -95,7 +95,11 @@ class MLflowRunLogger(RunLogger, MLFlowLogger):
             return found.experiment_id
         try:
             return client.create_experiment(
-                self._experiment_name, artifact_location=self._artifact_location
+                self._experiment_name,
+                artifact_location=self._artifact_location,
+                tags={
+                    "mlflow.experimentKind": "custom_model_development"
+                },  # MLflow 3's UI: training runs
             )
         except MlflowException:
             found = client.get_experiment_by_name(self._experiment_name)
