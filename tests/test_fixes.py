@@ -34,7 +34,9 @@ def tiny_gan(discriminator: nn.Module | None = None, **switches: object) -> GAN:
     return GAN(
         generator=nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 2)),
         discriminator=discriminator
-        or MLPDiscriminator([2], [8, 8], "none", pack, int(settings["minibatch_std"])),
+        or MLPDiscriminator(
+            [2], [8, 8], "leaky_relu", "none", pack, int(settings["minibatch_std"])
+        ),
         optimizer_g=torch.optim.Adam,
         optimizer_d=torch.optim.Adam,
         latent_dim=3,
@@ -104,7 +106,7 @@ def test_r1_equals_its_closed_form_on_a_linear_discriminator() -> None:
 
 def test_packing_shows_the_discriminator_k_samples_at_once() -> None:
     seen: list[torch.Size] = []
-    d = MLPDiscriminator([2], [8, 8], "none", pack=4, minibatch_std=0)
+    d = MLPDiscriminator([2], [8, 8], "leaky_relu", "none", pack=4, minibatch_std=0)
     d.trunk[0].register_forward_pre_hook(lambda _m, args: seen.append(args[0].shape))
     x = torch.randn(12, 2)
     scores = d(x)
@@ -190,7 +192,7 @@ def test_one_sided_label_smoothing_lowers_only_the_real_target() -> None:
 def _gan_args() -> dict:
     return {
         "generator": nn.Linear(3, 2),
-        "discriminator": MLPDiscriminator([2], [8], "none", 1, 0),
+        "discriminator": MLPDiscriminator([2], [8], "leaky_relu", "none", 1, 0),
         "optimizer_g": torch.optim.Adam,
         "optimizer_d": torch.optim.Adam,
         "latent_dim": 3,

@@ -33,9 +33,13 @@ from genlab.run.resume import load_checkpoint_iteration
 from genlab.run.run_record import read_summary
 
 NETS = {
-    "mlp_d_pack_mbstd": (lambda: MLPDiscriminator([2], [8, 8], "none", 2, 4), (8, 2)),
-    "mlp_d_layer_norm": (lambda: MLPDiscriminator([2], [8, 8], "layer", 1, 0), (8, 2)),
-    "mlp_g": (lambda: MLPGenerator(3, [2], [8, 8], True), (8, 3)),
+    "mlp_d_pack_mbstd": (lambda: MLPDiscriminator([2], [8, 8], "leaky_relu", "none", 2, 4), (8, 2)),
+    "mlp_d_layer_norm": (
+        lambda: MLPDiscriminator([2], [8, 8], "leaky_relu", "layer", 1, 0),
+        (8, 2),
+    ),
+    "mlp_g": (lambda: MLPGenerator(3, [2], [8, 8], "relu", True), (8, 3)),
+    "mlp_g_affine": (lambda: MLPGenerator(3, [2], [8, 8], "none", True), (8, 3)),
     "dcgan_d_batch_norm": (lambda: DCGANDiscriminator([3, 8, 8], 4, "batch", 2, 2), (8, 3, 8, 8)),
     "dcgan_critic": (lambda: DCGANDiscriminator([1, 8, 8], 4, "layer", 1, 0), (8, 1, 8, 8)),
     "dcgan_g": (lambda: DCGANGenerator(5, [1, 8, 8], 4, True), (8, 5)),

@@ -118,6 +118,18 @@ def test_resume_of_a_run_saved_before_the_compile_switch(tmp_path: Path) -> None
     assert read_summary(tmp_path / "run")["iterations_done"] == 8
 
 
+def test_resume_of_an_mlp_run_saved_before_the_activation_switches(tmp_path: Path) -> None:
+    first = cli(tmp_path, "iterations=4", "hydra.run.dir=run", *FAST)
+    assert first.returncode == 0, first.stderr
+    saved = tmp_path / "run" / ".hydra" / "config.yaml"
+    old = [line for line in saved.read_text().splitlines() if "activation" not in line]
+    assert len(old) == len(saved.read_text().splitlines()) - 7  # 2 net keys, 5 net roles
+    saved.write_text("\n".join(old) + "\n")
+    resumed = cli(tmp_path, "resume=run", "iterations=8")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert read_summary(tmp_path / "run")["iterations_done"] == 8
+
+
 def test_sigkill_mid_run_resumes_to_completion(tmp_path: Path) -> None:
     args = [
         "iterations=100000",

@@ -16,6 +16,7 @@ from conftest import FAST, FAST_CONV, final_values, genlab_train_cli, interrupt,
 from genlab.compare.jobs import load_jobs
 from genlab.run.resume import load_checkpoint_iteration
 from genlab.run.run_record import read_summary
+from genlab.run.sweep_job import FolderConflictError
 
 # 40 iterations, logged every 5 (so batches end every 5), checkpoints every 10, coverage at 20
 # and 40: a job killed at iteration 25 resumes from its checkpoint of iteration 20.
@@ -174,6 +175,38 @@ def test_a_job_folder_from_before_a_new_switch_is_reused(tmp_path: Path) -> None
     )
     assert changed.returncode == 2 and "differing keys: compile" in changed.stderr
     assert kept() == before
+
+
+def test_an_mlp_job_folder_from_before_the_activation_switches_is_reused(tmp_path: Path) -> None:
+    import json
+
+    from omegaconf import OmegaConf, open_dict
+
+    from conftest import compose_config
+    from genlab.run.config_identity import MLP_NET_SWITCHES, config_hash, run_config
+    from genlab.run.sweep_job import RESOLVED_CONFIG, JobAction, plan_job
+
+    args = ["seed=0", "iterations=4", *FAST, f"paths.root_dir={tmp_path}"]
+    cfg = compose_config(tmp_path / "scratch", args)
+    # the folder of a completed job as a genlab without net.activation & co. wrote it
+    old = cfg.copy()
+    with open_dict(old):
+        for key in MLP_NET_SWITCHES:
+            parent, _, leaf = key.rpartition(".")
+            del OmegaConf.select(old, parent)[leaf]
+    assert "activation" not in OmegaConf.to_yaml(run_config(old))
+    job = tmp_path / "sweep" / "0"
+    job.mkdir(parents=True)
+    OmegaConf.save(run_config(old), job / RESOLVED_CONFIG)
+    summary = {"status": "completed", "config_hash": config_hash(old)}
+    (job / "summary.json").write_text(json.dumps(summary))
+    assert config_hash(old) != config_hash(cfg)
+    assert plan_job(job, cfg, retry_failed=False).action == JobAction.DONE
+    # a switch at another value than the one the folder ran with is another config
+    for changed in ("net.activation=none", "net.discriminator_activation=relu"):
+        other = compose_config(tmp_path / "scratch", [*args, changed])
+        with pytest.raises(FolderConflictError, match="activation"):
+            plan_job(job, other, retry_failed=False)
 
 
 def test_a_failed_job_is_kept_unless_retry_is_asked(tmp_path: Path) -> None:

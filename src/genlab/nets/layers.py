@@ -6,6 +6,8 @@ import torch
 from torch import Tensor, nn
 
 NORMS = ("none", "batch", "layer")
+ACTIVATIONS = ("none", "relu", "leaky_relu")
+LEAKY_RELU_SLOPE = 0.2  # the slope of DCGAN and of the classic MNIST GANs
 
 
 def check_norm(norm: str) -> None:
@@ -21,6 +23,18 @@ def feature_norm(norm: str, features: int) -> nn.Module:
         return nn.BatchNorm1d(features)
     if norm == "layer":
         return nn.LayerNorm(features)
+    return nn.Identity()
+
+
+def activation_layer(name: str) -> nn.Module:
+    """The nonlinearity between fully connected layers: relu, leaky_relu (slope 0.2), or none
+    (the identity: the layers then compose to one affine map)."""
+    if name not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {name!r}: use one of {', '.join(ACTIVATIONS)}")
+    if name == "relu":
+        return nn.ReLU()
+    if name == "leaky_relu":
+        return nn.LeakyReLU(LEAKY_RELU_SLOPE)
     return nn.Identity()
 
 

@@ -1,4 +1,7 @@
-"""Fully connected nets for 2-D toy data and flattened images."""
+"""Fully connected nets for 2-D toy data and flattened images.
+
+`activation` is the nonlinearity after each hidden layer (relu | leaky_relu | none, see
+`layers.activation_layer`); with none a net is one affine map followed by its output layer."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from genlab.nets.layers import MinibatchStd, feature_norm, pack_samples
+from genlab.nets.layers import MinibatchStd, activation_layer, feature_norm, pack_samples
 
 
 def _mlp(
@@ -30,11 +33,17 @@ class MLPGenerator(nn.Module):
     """Maps latent vectors (B, latent_dim) to data of shape (B, *data_shape)."""
 
     def __init__(
-        self, latent_dim: int, data_shape: Sequence[int], hidden: Sequence[int], tanh_output: bool
+        self,
+        latent_dim: int,
+        data_shape: Sequence[int],
+        hidden: Sequence[int],
+        activation: str,
+        tanh_output: bool,
     ) -> None:
         super().__init__()
         self.data_shape = tuple(data_shape)
-        self.net = _mlp(latent_dim, hidden, math.prod(self.data_shape), nn.ReLU(), "none")
+        act = activation_layer(activation)
+        self.net = _mlp(latent_dim, hidden, math.prod(self.data_shape), act, "none")
         self.out = nn.Tanh() if tanh_output else nn.Identity()
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -50,6 +59,7 @@ class MLPDiscriminator(nn.Module):
         self,
         data_shape: Sequence[int],
         hidden: Sequence[int],
+        activation: str,
         norm: str,
         pack: int,
         minibatch_std: int,
@@ -58,7 +68,8 @@ class MLPDiscriminator(nn.Module):
         if pack < 1:
             raise ValueError(f"pack must be >= 1, got {pack}")
         self.pack = pack
-        layers = _mlp(pack * math.prod(data_shape), hidden, 1, nn.LeakyReLU(0.2), norm)
+        act = activation_layer(activation)
+        layers = _mlp(pack * math.prod(data_shape), hidden, 1, act, norm)
         self.trunk = layers[:-1]
         self.minibatch_std = MinibatchStd(minibatch_std) if minibatch_std else nn.Identity()
         self.head = nn.Linear(hidden[-1] + (1 if minibatch_std else 0), 1)
@@ -71,9 +82,12 @@ class MLPDiscriminator(nn.Module):
 class MLPEncoder(nn.Module):
     """Maps data to the mean and log-variance of a diagonal Gaussian, each (B, latent_dim)."""
 
-    def __init__(self, data_shape: Sequence[int], latent_dim: int, hidden: Sequence[int]) -> None:
+    def __init__(
+        self, data_shape: Sequence[int], latent_dim: int, hidden: Sequence[int], activation: str
+    ) -> None:
         super().__init__()
-        self.net = _mlp(math.prod(data_shape), hidden, 2 * latent_dim, nn.ReLU(), "none")
+        act = activation_layer(activation)
+        self.net = _mlp(math.prod(data_shape), hidden, 2 * latent_dim, act, "none")
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mu, logvar = self.net(x.flatten(1)).chunk(2, dim=1)

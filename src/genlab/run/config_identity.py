@@ -12,6 +12,21 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 # in these hash alike (a sweep rerun with sweep_retry_failed=true reuses its job folders).
 WHERE_AND_HOW = ("resume", "sweep_retry_failed")
 
+# Keys inside the net=mlp group that genlab gained after runs were saved, with the value that
+# keeps the behaviour from before they existed (the one net/mlp.yaml ships). A saved config of
+# MLP nets that lacks them ran with these values.
+MLP_GENERATOR = "genlab.nets.mlp.MLPGenerator"
+MLP_NET_SWITCHES: dict[str, Any] = {
+    "net.activation": "relu",
+    "net.discriminator_activation": "leaky_relu",
+    "net.generator.activation": "relu",
+    "net.discriminator.activation": "leaky_relu",
+    "net.critic.activation": "leaky_relu",
+    "net.encoder.activation": "relu",
+    "net.decoder.activation": "relu",
+}
+_ABSENT = object()
+
 
 def run_config(cfg: DictConfig) -> DictConfig:
     """The config without Hydra's own node, fully resolved."""
@@ -68,9 +83,38 @@ def new_switches(previous: DictConfig, current: DictConfig) -> list[str]:
     ]
 
 
+def gained_nested_switches(previous: DictConfig) -> dict[str, Any]:
+    """The nested switches (MLP_NET_SWITCHES) that `previous`, a saved config, predates: each
+    dotted key with the value it ran with."""
+    if OmegaConf.select(previous, "net.generator._target_") != MLP_GENERATOR:
+        return {}
+    return {
+        key: value
+        for key, value in MLP_NET_SWITCHES.items()
+        if OmegaConf.select(previous, key, default=_ABSENT) is _ABSENT
+    }
+
+
+def new_nested_switches(previous: DictConfig, current: DictConfig) -> list[str]:
+    """Dotted keys of the nested switches `previous` predates that `current` holds at the value
+    `previous` ran with (gained_nested_switches)."""
+    return [
+        key
+        for key, value in gained_nested_switches(previous).items()
+        if OmegaConf.select(current, key, default=_ABSENT) == value
+    ]
+
+
 def config_hash_without(cfg: DictConfig, keys: list[str]) -> str:
-    """config_hash of `cfg` with the top-level `keys` left out."""
-    return config_hash(OmegaConf.masked_copy(cfg, [key for key in cfg if key not in keys]))
+    """config_hash of `cfg` with `keys` left out: top-level keys, or dotted nested ones."""
+    kept = OmegaConf.masked_copy(cfg, [key for key in cfg if key not in keys])
+    with open_dict(kept):
+        for key in keys:
+            parent, _, leaf = key.rpartition(".")
+            node = OmegaConf.select(kept, parent) if parent else None
+            if isinstance(node, DictConfig) and leaf in node:
+                del node[leaf]
+    return config_hash(kept)
 
 
 def differing_keys(previous: DictConfig, current: DictConfig) -> list[str]:

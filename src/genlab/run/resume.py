@@ -9,7 +9,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from genlab.errors import ConfigError
-from genlab.run.config_identity import new_switches
+from genlab.run.config_identity import gained_nested_switches, new_switches
 from genlab.run.run_record import SUMMARY_FILE, read_summary
 
 LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"  # in a run folder: what resuming continues
@@ -85,6 +85,8 @@ def prepare_resume(cfg: DictConfig, overrides: list[str]) -> Resume:
         # the behaviour from before they existed (as for sweep folders: config_identity)
         for key in new_switches(run_cfg, cfg):
             run_cfg[key] = cfg[key]
+        for key, value in gained_nested_switches(run_cfg).items():  # e.g. net.activation
+            OmegaConf.update(run_cfg, key, value, force_add=True)
         run_cfg.resume = str(cfg.resume)
         run_cfg.seed = previous["seed"]  # the seed it ran with, also when it was drawn
         for override in overrides:

@@ -21,6 +21,7 @@ from genlab.run.config_identity import (
     config_hash,
     config_hash_without,
     differing_keys,
+    new_nested_switches,
     new_switches,
 )
 from genlab.run.resume import LAST_CHECKPOINT, load_checkpoint_iteration
@@ -75,7 +76,8 @@ def _only_new_switches(run_dir: Path, cfg: DictConfig, recorded_hash: str | None
     resolved = run_dir / RESOLVED_CONFIG
     if recorded_hash is None or not resolved.is_file():
         return False
-    added = new_switches(OmegaConf.load(resolved), cfg)
+    previous = OmegaConf.load(resolved)
+    added = new_switches(previous, cfg) + new_nested_switches(previous, cfg)
     if not added or config_hash_without(cfg, added) != recorded_hash:
         return False
     log.info(
