@@ -90,10 +90,25 @@ def test_a_vae_writes_its_reconstructions_beside_the_originals(
 
     written = sample([f"ckpt_path={runs['vae']}", "n=4", "reconstructions=5", f"out={tmp_path}"])
     cell = 64 + 2
-    assert Image.open(written["reconstructions"]).size == (2 * cell + 2, 5 * cell + 2)
+    # 5 pairs, 8 images (4 pairs) a row: original, reconstruction, original, ...
+    assert Image.open(written["reconstructions"]).size == (8 * cell + 2, 2 * cell + 2)
     run = rebuild(runs["vae"], [])
     real = run.datamodule.reference_batch(5)
-    assert run.model.reconstruct(real).shape == real.shape
+    rebuilt = run.model.reconstruct(real).detach()
+    assert rebuilt.shape == real.shape
+    picture = np.asarray(Image.open(written["reconstructions"]).convert("L"), dtype=np.int16)
+
+    def cell_at(row: int, column: int) -> np.ndarray:
+        top, left = 2 + row * cell, 2 + column * cell
+        return picture[top : top + 64, left : left + 64]
+
+    def as_pixels(image: torch.Tensor) -> np.ndarray:  # (1, 8, 8) in [-1, 1] -> 64x64 grey levels
+        grey = ((image[0].clamp(-1, 1) + 1) / 2 * 255 + 0.5).floor().numpy().astype(np.int16)
+        return grey.repeat(8, axis=0).repeat(8, axis=1)
+
+    for i, (row, column) in enumerate([(0, 0), (0, 2), (0, 4), (0, 6), (1, 0)]):
+        assert np.abs(cell_at(row, column) - as_pixels(real[i])).max() <= 1
+        assert np.abs(cell_at(row, column + 1) - as_pixels(rebuilt[i])).max() <= 1
 
 
 def test_2d_data_gets_the_scatter_the_run_draws(runs: dict[str, Path], tmp_path: Path) -> None:

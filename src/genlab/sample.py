@@ -131,7 +131,8 @@ def generate(ckpt_path: Path, options: Any, overrides: list[str]) -> dict[str, P
         with torch.no_grad():
             rebuilt = model.reconstruct(real).float().cpu()
         pairs = torch.stack([real, rebuilt], dim=1).flatten(0, 1)  # original, reconstruction
-        picture("reconstructions", image_grid(pairs, min_side, nrow=2))
+        per_row = 2 * max(1, options.nrow // 2)  # whole pairs per row, as the run's pictures
+        picture("reconstructions", image_grid(pairs, min_side, nrow=per_row))
     return written
 
 
