@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
@@ -151,6 +152,19 @@ def final_values(summary: dict[str, Any]) -> dict[str, float]:
         for k, v in summary.items()
         if k.startswith(("metrics/", "train/")) and k != "metrics/seconds"
     }
+
+
+def assert_triples_of(
+    items: torch.Tensor, modes: torch.Tensor, digits: torch.Tensor, labels: torch.Tensor
+) -> None:
+    """Each stacked item's channels are digits of the single-digit set whose labels spell its
+    mode (hundreds, tens, units)."""
+    flat = digits.flatten(1)
+    for item, mode in zip(items, modes, strict=True):
+        expected = [int(mode) // 100, int(mode) // 10 % 10, int(mode) % 10]
+        for channel, digit in enumerate(expected):
+            matches = (flat == item[channel].flatten()).all(dim=1).nonzero().flatten()
+            assert len(matches) >= 1 and digit in labels[matches].tolist()
 
 
 # Tiny stand-ins for downloaded data sets, in the formats torchvision reads.

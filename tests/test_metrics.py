@@ -12,7 +12,7 @@ import torch
 from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import compose_config, fast_overrides, genlab_train_cli
+from conftest import assert_triples_of, compose_config, fast_overrides, genlab_train_cli
 from genlab import CONF_DIR
 from genlab.data.images import DigitsDataModule
 from genlab.data.toy import GaussianMixture2D
@@ -288,13 +288,7 @@ def test_stacked_digits_channels_are_digits_of_the_set() -> None:
 
     dm = StackedDigitsDataModule("stacked_digits", 500, 3, 64, 0, [3, 8, 8], True)
     dm.setup()
-    digits, labels = load_sklearn_digits()
-    flat = digits.flatten(1)
-    for item, mode in zip(dm.data[:50], dm.labels[:50], strict=True):
-        expected = [int(mode) // 100, int(mode) // 10 % 10, int(mode) % 10]
-        for channel, digit in enumerate(expected):
-            matches = (flat == item[channel].flatten()).all(dim=1).nonzero().flatten()
-            assert len(matches) >= 1 and digit in labels[matches].tolist()
+    assert_triples_of(dm.data[:50], dm.labels[:50], *load_sklearn_digits())
     again = StackedDigitsDataModule("stacked_digits", 500, 3, 64, 0, [3, 8, 8], True)
     again.setup()
     assert torch.equal(again.data, dm.data)  # the seed fixes the triples

@@ -15,7 +15,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from conftest import compose_config, genlab_env
+from conftest import assert_triples_of, compose_config, genlab_env
 from genlab import CONF_DIR
 from genlab.data import mnist5k
 from genlab.data.images import Mnist5kDataModule, StackedMnistDataModule
@@ -132,13 +132,7 @@ def test_stacked_mnist_from_mnist5k_stacks_its_digits(tmp_path: Path) -> None:
     )  # fmt: skip
     stacked.prepare_data()  # no MNIST files under root, no download: mnist5k needs none
     stacked.setup()
-    digits, labels = mnist5k.read_mnist5k()
-    flat = digits.flatten(1)
-    for item, mode in zip(stacked.data[:30], stacked.labels[:30], strict=True):
-        expected = [int(mode) // 100, int(mode) // 10 % 10, int(mode) % 10]
-        for channel, digit in enumerate(expected):
-            matches = (flat == item[channel].flatten()).all(dim=1).nonzero().flatten()
-            assert len(matches) >= 1 and digit in labels[matches].tolist()
+    assert_triples_of(stacked.data[:30], stacked.labels[:30], *mnist5k.read_mnist5k())
     digit_set = stacked.digit_set()
     assert digit_set.name == "mnist5k" and digit_set.images.shape == (5000, 1, 28, 28)
     with pytest.raises(ValueError, match="torchvision, mnist5k"):

@@ -11,7 +11,7 @@ from lightning.pytorch.loggers import MLFlowLogger
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 from lightning.pytorch.utilities import rank_zero_only
 
-from genlab.loggers.run_logger import RunLogger, record_run_id, recorded_run_id
+from genlab.loggers.run_logger import RunLogger, record_run_id, recorded_run_id, run_label
 from genlab.run.console import route_to_run_log
 from genlab.run.hydra_job import current_job
 
@@ -167,11 +167,3 @@ def metric_key(key: str) -> str:
 def param_key(key: str) -> str:
     """A settings key as an MLflow param name (letters, digits, _ - . space / only)."""
     return re.sub(r"[^A-Za-z0-9_\-. /]", "_", key)
-
-
-def run_label(run_dir: Path, log_dir: str) -> str:
-    """The run folder relative to paths.log_dir (e.g. multirun/2026-12-02_10-00-00/3)."""
-    try:
-        return str(run_dir.absolute().relative_to(Path(log_dir).absolute()))
-    except ValueError:
-        return str(run_dir)

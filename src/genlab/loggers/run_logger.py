@@ -46,3 +46,11 @@ def record_run_id(run_dir: str | Path, name: str, run_id: str) -> None:
     path = Path(run_dir) / RUN_ID_FILE.format(name=name)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(run_id + "\n")
+
+
+def run_label(run_dir: Path, log_dir: str) -> str:
+    """The run folder relative to paths.log_dir (e.g. multirun/2026-12-02_10-00-00/3)."""
+    try:
+        return str(run_dir.absolute().relative_to(Path(log_dir).absolute()))
+    except ValueError:
+        return str(run_dir)

@@ -11,7 +11,7 @@ from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 from lightning.pytorch.utilities import rank_zero_only
 
-from genlab.loggers.run_logger import RunLogger, record_run_id, recorded_run_id
+from genlab.loggers.run_logger import RunLogger, record_run_id, recorded_run_id, run_label
 from genlab.run.hydra_job import current_job
 
 # wandb.finish's exit code for each genlab status: W&B shows non-zero ones as failed / crashed.
@@ -39,8 +39,6 @@ class WandbRunLogger(RunLogger, WandbLogger):
     ) -> None:
         if mode not in ("offline", "online", "disabled"):
             raise ValueError(f"logger.wandb.mode={mode!r}: use offline, online or disabled")
-        from genlab.loggers.mlflow_run import run_label
-
         self.run_dir = Path(run_dir)
         run_id = recorded_run_id(run_dir, "wandb", purge_step) or uuid.uuid4().hex[:8]
         job = current_job()
