@@ -41,8 +41,18 @@ FAST_CONV = [
 ]
 
 
+FAST_RESNET = [
+    *FAST_CONV[:3],
+    "net.generator_widths=[8,8]",
+    "net.discriminator_widths=[8,8]",
+    "net.discriminator_downsamples=1",
+]
+
+
 def fast_overrides(overrides: list[str]) -> list[str]:
-    """FAST or FAST_CONV depending on the net the overrides select."""
+    """FAST, FAST_CONV or FAST_RESNET depending on the net the overrides select."""
+    if "net=resnet" in overrides:
+        return FAST_RESNET + overrides
     conv = any(
         o.startswith("data=") and o.split("=")[1] not in ("ring8", "grid25") for o in overrides
     )
@@ -201,3 +211,46 @@ def make_fake_cifar10(root: Path, per_batch: int = 8) -> None:
         }
         with open(folder / f"data_batch_{i}", "wb") as f:
             pickle.dump(batch, f)
+
+
+# A folder of real images as a user would have it: MNIST-5k digits in class subfolders.
+IMAGE_FOLDER_FORMATS = ("png_grey", "jpeg_rgb", "png_rgba", "png_wide", "bmp_tall")
+
+
+def make_image_folder(root: Path, per_class: int = 20) -> tuple[np.ndarray, np.ndarray]:
+    """`per_class` MNIST-5k digits of each class under root/<digit>/, cycling through
+    IMAGE_FOLDER_FORMATS: grey PNG, RGB JPEG, RGBA PNG (white, the digit in the alpha channel),
+    and non-square ones (the digit centred on a black 28x36 / 36x28 canvas); plus a note that is
+    not an image. Returns the digits (N, 28, 28) uint8 and labels, in the folder's sorted order."""
+    from PIL import Image
+
+    from genlab.data.mnist5k import read_mnist5k
+
+    images, labels = read_mnist5k()
+    digits, kept = [], []
+    for label in range(10):
+        picks = (labels == label).nonzero().flatten()[:per_class]
+        for i, index in enumerate(picks.tolist()):
+            digit = images[index, 0].numpy()
+            kind = IMAGE_FOLDER_FORMATS[i % len(IMAGE_FOLDER_FORMATS)]
+            folder = root / str(label)
+            folder.mkdir(parents=True, exist_ok=True)
+            name = folder / f"{i:03d}"
+            if kind == "png_grey":
+                Image.fromarray(digit, "L").save(f"{name}.png")
+            elif kind == "jpeg_rgb":
+                Image.fromarray(np.stack([digit] * 3, -1), "RGB").save(f"{name}.jpg", quality=95)
+            elif kind == "png_rgba":
+                white = np.full((28, 28, 3), 255, np.uint8)
+                Image.fromarray(np.dstack([white, digit]), "RGBA").save(f"{name}.png")
+            else:
+                wide = kind == "png_wide"
+                canvas = np.zeros((28, 36) if wide else (36, 28), np.uint8)
+                canvas[:, 4:32] = digit if wide else 0
+                if not wide:
+                    canvas[4:32, :] = digit
+                Image.fromarray(canvas, "L").save(f"{name}.{'png' if wide else 'bmp'}")
+            digits.append(digit)
+            kept.append(label)
+    (root / "README.txt").write_text("not an image\n")
+    return np.stack(digits), np.array(kept)

@@ -24,6 +24,7 @@ SWITCHES_OFF = {
     "instance_noise_std": 0.0,
     "instance_noise_anneal_iterations": 1,
     "label_smoothing": 0.0,
+    "augment": None,
 }
 
 

@@ -27,6 +27,7 @@ from genlab.models.members import load_member, member_checkpoint, stack_checkpoi
 from genlab.nets.dcgan import DCGANDiscriminator, DCGANEncoder, DCGANGenerator
 from genlab.nets.members import MemberError, member_state, stack_nets, stack_states
 from genlab.nets.mlp import MLPDiscriminator, MLPGenerator
+from genlab.nets.resnet import ResNetDiscriminator, ResNetEncoder, ResNetGenerator
 from genlab.run.build import build
 from genlab.run.members import build_batched, build_member
 from genlab.run.resume import load_checkpoint_iteration
@@ -40,10 +41,41 @@ NETS = {
     ),
     "mlp_g": (lambda: MLPGenerator(3, [2], [8, 8], "relu", True), (8, 3)),
     "mlp_g_affine": (lambda: MLPGenerator(3, [2], [8, 8], "none", True), (8, 3)),
-    "dcgan_d_batch_norm": (lambda: DCGANDiscriminator([3, 8, 8], 4, "batch", 2, 2), (8, 3, 8, 8)),
-    "dcgan_critic": (lambda: DCGANDiscriminator([1, 8, 8], 4, "layer", 1, 0), (8, 1, 8, 8)),
-    "dcgan_g": (lambda: DCGANGenerator(5, [1, 8, 8], 4, True), (8, 5)),
-    "dcgan_encoder": (lambda: DCGANEncoder([1, 8, 8], 5, 4), (8, 1, 8, 8)),
+    # the reference layout (conv ends, 2 stages from 4x4 at 16) and genlab's earlier one
+    "dcgan_d_batch_norm": (
+        lambda: DCGANDiscriminator([3, 16, 16], 4, None, False, "conv", "dcgan", "batch", 2, 2),
+        (8, 3, 16, 16),
+    ),
+    "dcgan_critic": (
+        lambda: DCGANDiscriminator([1, 8, 8], 4, 2, True, "linear", "torch", "layer", 1, 0),
+        (8, 1, 8, 8),
+    ),
+    "dcgan_g": (
+        lambda: DCGANGenerator(5, [1, 16, 16], 4, None, False, "conv", "dcgan", True),
+        (8, 5),
+    ),
+    "dcgan_g_linear": (
+        lambda: DCGANGenerator(5, [1, 8, 8], 4, 2, True, "linear", "torch", True),
+        (8, 5),
+    ),
+    "dcgan_encoder": (
+        lambda: DCGANEncoder([1, 16, 16], 5, 4, None, False, "conv", "dcgan"),
+        (8, 1, 16, 16),
+    ),
+    # every kind of residual block: pooled and plain, identity and 1x1-conv shortcuts
+    "resnet_g": (
+        lambda: ResNetGenerator(5, [3, 32, 32], [16, 8, 8, 8], [32], "nearest", True),
+        (8, 5),
+    ),
+    "resnet_g_bilinear": (
+        lambda: ResNetGenerator(5, [1, 16, 16], [8, 8, 4], [32], "bilinear", False),
+        (8, 5),
+    ),
+    "resnet_d_pack_mbstd": (
+        lambda: ResNetDiscriminator([3, 32, 32], [8, 16, 16, 32], 2, [32], 2, 2),
+        (8, 3, 32, 32),
+    ),
+    "resnet_encoder": (lambda: ResNetEncoder([1, 16, 16], 5, [8, 16], 2, [32]), (8, 1, 16, 16)),
 }
 
 
@@ -147,6 +179,17 @@ FIX_CASES = {
     ],
     "dcgan_wgan_gp": ["data=digits", "model=wgan_gp", "model.n_critic=2"],
     "dcgan_vae_bernoulli": ["data=digits", "model=vae", "model.likelihood=bernoulli"],
+    # DiffAugment draws each member's transforms from its own generator
+    "diffaugment": ["data=digits", "fix=diffaugment"],
+    "diffaugment_r1_ragan_mlp": [
+        "data=digits",
+        "net=mlp",
+        "fix=diffaugment",
+        "model.r1_gamma=1",
+        "model.loss=ragan",
+        "model.instance_noise_std=0.1",
+    ],
+    "diffaugment_wgan_gp": ["data=digits", "fix=diffaugment", "model=wgan_gp", "model.n_critic=2"],
     "bf16": ["trainer.precision=bf16-mixed", "model.r1_gamma=1"],
 }
 QUIET = ["~callbacks.samples", "~callbacks.checkpoint", "logger=csv", "metrics=none"]

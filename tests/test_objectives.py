@@ -49,6 +49,7 @@ def test_wgan_gp_critic_loss_adds_lambda_times_penalty() -> None:
         n_critic=5,
         clip_norm_g=None,
         clip_norm_d=None,
+        augment=None,
     )
     real, fake = torch.randn(8, 2), torch.randn(8, 2)
     loss, logs = model.discriminator_loss(real, fake)
@@ -62,7 +63,17 @@ def test_wgan_gp_refuses_a_batch_norm_critic() -> None:
     critic = nn.Sequential(nn.Linear(2, 4), nn.BatchNorm1d(4), nn.Linear(4, 1))
     with pytest.raises(ValueError, match="batch norm"):
         WGANGP(
-            nn.Linear(3, 2), critic, torch.optim.Adam, torch.optim.Adam, 3, 0, 10.0, 5, None, None
+            nn.Linear(3, 2),
+            critic,
+            torch.optim.Adam,
+            torch.optim.Adam,
+            3,
+            0,
+            10.0,
+            5,
+            None,
+            None,
+            None,
         )
 
 

@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from genlab import CONF_DIR
 from genlab.run import resolvers
-from genlab.run.build import build
+from genlab.run.build import build, record_facts
 from genlab.run.config_checks import check_config
 from genlab.run.config_identity import run_config
 from genlab.run.console import ignore_harmless_warnings, job_line, run_report
@@ -198,14 +198,10 @@ def run_summary(start: RunStart) -> Any:
 
 
 def _fit(start: RunStart) -> None:
-    from genlab.callbacks.metrics import MetricsCallback
-
     datamodule, model, trainer = build(
         start.cfg, start.seed, [run_summary(start)], purge_step=start.purge_step
     )
-    for callback in trainer.callbacks:
-        if isinstance(callback, MetricsCallback):  # the evaluator's identity joins the record
-            start.record.facts.update(callback.suite.identity())
+    start.record.facts.update(record_facts(datamodule, trainer.callbacks))
     ckpt_path = str(start.resume.checkpoint) if start.resume else None
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
 

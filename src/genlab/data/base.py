@@ -111,6 +111,11 @@ class TensorDataModule(L.LightningDataModule):
             start=self.completed_iterations,
         )
 
+    def record_facts(self) -> dict[str, object]:
+        """What the run record says about the data beyond its name (e.g. a folder's image count
+        and cache key); nothing for the shipped sets."""
+        return {}
+
     def capability(self, name: str) -> object | None:
         """The optional capability `name` (see the class docstring), or None where absent."""
         if name not in ("mixture", "digit_set"):

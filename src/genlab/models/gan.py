@@ -9,6 +9,7 @@ import torch
 from torch import Tensor, nn
 from torch.optim import Optimizer
 
+from genlab.models.augment import DiffAugment
 from genlab.models.base import GenerativeModel
 from genlab.models.losses import adversarial_loss
 from genlab.models.regularizers import r1_penalty
@@ -24,8 +25,10 @@ class GAN(GenerativeModel):
     Switches (all off by default, all composable): R1 on real data (r1_gamma), spectral
     normalisation of D's layers, PacGAN packing and minibatch-std (built into D by the net
     config from `pack` / `minibatch_std`), an EMA copy of G that samples come from (ema_decay),
-    Gaussian instance noise on D's inputs annealed linearly to 0, one-sided label smoothing.
-    Two-time-scale learning rates are the optimisers' own lr settings.
+    Gaussian instance noise on D's inputs annealed linearly to 0, one-sided label smoothing,
+    DiffAugment (augment: a policy such as "color,translation,cutout"; Zhao et al. 2020) on the
+    real and fake images of every D evaluation. Two-time-scale learning rates are the
+    optimisers' own lr settings.
     """
 
     def __init__(
@@ -48,6 +51,7 @@ class GAN(GenerativeModel):
         instance_noise_std: float,
         instance_noise_anneal_iterations: int,
         label_smoothing: float,
+        augment: str | None,
     ) -> None:
         super().__init__(latent_dim=latent_dim, seed=seed, clip_norms=[clip_norm_g, clip_norm_d])
         # ranges of the switches are checked once, with their config keys, in
@@ -82,6 +86,8 @@ class GAN(GenerativeModel):
         self.instance_noise_std = instance_noise_std
         self.instance_noise_anneal_iterations = instance_noise_anneal_iterations
         self.real_target = 1.0 - label_smoothing
+        self.augment = augment
+        self.augmentation = None if augment is None else DiffAugment(augment)
 
     def configure_model(self) -> None:
         # Applied in each process (parametrised modules cannot be pickled into ddp_spawn
@@ -118,6 +124,18 @@ class GAN(GenerativeModel):
         std = self.instance_noise()
         return x + std * self.randn_like(x) if std > 0 else x
 
+    def _augmented(self, x: Tensor) -> Tensor:
+        if self.augmentation is None:  # off: no draws, so runs without it are unchanged
+            return x
+        per_member = x.shape[0] // self.member_count
+        return self.augmentation(x, lambda m: self.rand(per_member, m))
+
+    def discriminator_input(self, x: Tensor) -> Tensor:
+        """A real or fake batch as D sees it: DiffAugment first (on the images, fresh draws per
+        call), then instance noise (on what D sees, so the noise stays i.i.d. per pixel and is
+        not translated or cut out); with both off, x itself."""
+        return self._with_instance_noise(self._augmented(x))
+
     def scores(self, x: Tensor) -> Tensor:
         """D's scores, (B,) — or (K, B) per member in a batched model (B / pack with PacGAN)."""
         return self.per_member(self.discriminator(x))
@@ -141,7 +159,15 @@ class GAN(GenerativeModel):
 
     def discriminator_loss(self, real: Tensor, fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         """The discriminator's objective on one real and one fake batch, and what to log."""
-        real, fake = self._with_instance_noise(real), self._with_instance_noise(fake)
+        return self.discriminator_objective(
+            self.discriminator_input(real), self.discriminator_input(fake)
+        )
+
+    def discriminator_objective(
+        self, real: Tensor, fake: Tensor
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """The discriminator's objective on batches as D sees them (discriminator_input), and
+        what to log; R1 is taken at these (augmented, noised) reals."""
         real_scores = self.scores(real)
         fake_scores = self.scores(fake)
         loss = self.loss.discriminator(real_scores, fake_scores, self.real_target)
@@ -169,10 +195,10 @@ class GAN(GenerativeModel):
 
         with self.toggled_optimizer(opt_g):
             fake_scores = self.scores(
-                self._with_instance_noise(self.generator(self.noise(batch_size)))
+                self.discriminator_input(self.generator(self.noise(batch_size)))
             )
             if self.loss.relativistic:  # on the last discriminator step's real batch
-                real_scores = self.scores(self._with_instance_noise(real[-1]))
+                real_scores = self.scores(self.discriminator_input(real[-1]))
                 g_loss = self.loss.generator(fake_scores, real_scores)
             else:
                 g_loss = self.loss.generator(fake_scores)

@@ -10,7 +10,8 @@ from genlab.models.regularizers import gradient_penalty
 
 class WGANGP(GAN):
     """n_critic critic updates per generator update; critic loss
-    E[D(G(z))] - E[D(x)] + gp_lambda * GP."""
+    E[D(G(z))] - E[D(x)] + gp_lambda * GP. With DiffAugment (augment), the critic sees augmented
+    reals and fakes, and the penalty's interpolates lie between the augmented pair."""
 
     def __init__(
         self,
@@ -24,6 +25,7 @@ class WGANGP(GAN):
         n_critic: int,
         clip_norm_g: float | None,
         clip_norm_d: float | None,
+        augment: str | None,
     ) -> None:
         # n_critic and gp_lambda ranges: genlab.run.config_checks; the critic's norm needs the net
         batch_norms = [
@@ -54,12 +56,15 @@ class WGANGP(GAN):
             instance_noise_std=0.0,
             instance_noise_anneal_iterations=1,
             label_smoothing=0.0,
+            augment=augment,
         )
         self.gp_lambda = gp_lambda
         self.n_critic = n_critic
 
-    def discriminator_loss(self, real: Tensor, fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        critic_loss, logs = super().discriminator_loss(real, fake)
+    def discriminator_objective(
+        self, real: Tensor, fake: Tensor
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        critic_loss, logs = super().discriminator_objective(real, fake)
         alpha = self.rand(real.shape[0] // self.member_count, *([1] * (real.dim() - 1)))
         penalty = gradient_penalty(self.discriminator, real, fake, alpha, self.members)
         loss = critic_loss + self.gp_lambda * penalty

@@ -37,6 +37,9 @@ ELEMENTWISE = (
     nn.SiLU,
     nn.Softplus,
 )
+# Leaves without parameters that act on each sample's channels alone (resampling, pooling): the
+# same module serves K members folded into the batch axis.
+PER_SAMPLE = (nn.Upsample, nn.AvgPool2d)
 
 
 class MemberError(ValueError):
@@ -337,7 +340,7 @@ def _stack_into(batched: nn.Module, nets: Sequence[nn.Module], path: str) -> Non
         kind = _leaf_kind(child)
         if kind is not None:
             setattr(batched, name, _stack_leaf(kind, children, where))
-        elif isinstance(child, ELEMENTWISE):
+        elif isinstance(child, ELEMENTWISE + PER_SAMPLE):
             continue
         elif any(True for _ in child.children()):
             _stack_into(child, children, where)

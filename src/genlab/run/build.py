@@ -117,6 +117,18 @@ def build_parts(
     return RunParts(datamodule, model, callbacks, loggers)
 
 
+def record_facts(datamodule: Any, callbacks: list[Any]) -> dict[str, Any]:
+    """What a run's record adds once its parts are built: the data's facts (a folder's image
+    count and cache key) and the metric evaluator's identity."""
+    from genlab.callbacks.metrics import MetricsCallback
+
+    facts = dict(datamodule.record_facts())
+    for callback in callbacks:
+        if isinstance(callback, MetricsCallback):
+            facts.update(callback.suite.identity())
+    return facts
+
+
 def iteration_schedule(cfg: DictConfig, callbacks: list[Any]) -> Any:
     """The iterations per Lightning batch: up to iterations_per_batch, ending at every cadence."""
     from genlab.callbacks.iteration import IterationCallback

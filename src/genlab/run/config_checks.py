@@ -6,7 +6,7 @@ import importlib.util
 from collections.abc import Iterator
 from typing import Any
 
-from omegaconf import DictConfig, ListConfig
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from genlab.errors import ConfigError
 from genlab.run.preemption import signal_number
@@ -167,11 +167,106 @@ def config_problems(cfg: DictConfig) -> list[str]:
             "model.likelihood=bernoulli needs image data in [-1, 1] (data.bounded=true);"
             " use model.likelihood=gaussian for this data"
         )
+    problems += _augment_problems(cfg)
     return problems
 
 
+def _augment_problems(cfg: DictConfig) -> list[str]:
+    """model.augment (DiffAugment): a known policy, on image data, for a GAN model."""
+    policy = cfg.model.get("augment")
+    if policy is None:
+        return []
+    from genlab.models.augment import parse_policy  # torch: only when augmentation is on
+
+    try:
+        parse_policy(policy)
+    except ValueError as err:
+        return [f"model.augment={policy!r}: {str(err).partition(': ')[2]}"]
+    problems = []
+    shape = cfg.data.get("shape")
+    if not isinstance(shape, ListConfig) or len(shape) != 3:
+        problems.append(
+            f"model.augment={policy} needs image data (data.shape [C, H, W]), not"
+            f" data={cfg.data.get('name')} (data.shape {_plain(shape)}); drop fix=diffaugment"
+            " (or set model.augment=null)"
+        )
+    if str(cfg.model.get("_target_")) == "genlab.models.vae.VAE":
+        problems.append(
+            f"model.augment={policy} augments a discriminator's inputs: use it with model=gan or"
+            " model=wgan_gp, not model=vae"
+        )
+    return problems
+
+
+def _plain(node: Any) -> Any:
+    return list(node) if isinstance(node, ListConfig) else node
+
+
+def net_problems(cfg: DictConfig) -> list[str]:
+    """Why the configured conv net cannot be built for the data's shape (before any torch)."""
+    from genlab.nets.sides import dcgan_side_problem, resnet_side_problem
+
+    shape = list(cfg.data.get("shape") or [])
+    target = str(OmegaConf.select(cfg, "net.generator._target_", default=""))
+    net = cfg.net
+    if target.startswith("genlab.nets.dcgan."):
+        name = "dcgan"
+    elif target.startswith("genlab.nets.resnet."):
+        name = "resnet"
+    else:
+        return []
+    if len(shape) != 3 or shape[1] != shape[2]:
+        return [
+            f"net={name} needs square images (data.shape [C, S, S]), not data.shape={shape};"
+            " use net=mlp for this data"
+        ]
+    side = int(shape[1])
+    if name == "dcgan":
+        problem = dcgan_side_problem(side, net.get("stages"))
+    else:
+        problem = resnet_side_problem(
+            side,
+            list(net.by_side),
+            net.generator_widths,
+            net.discriminator_widths,
+            net.discriminator_downsamples,
+        )
+    return [problem] if problem else []
+
+
+IMAGE_FOLDER = "genlab.data.images.ImageFolderDataModule"
+
+
+def data_problems(cfg: DictConfig) -> list[str]:
+    """Problems of a folder of the user's images: it is listed, and decoded into its cache
+    unless cached already, so that a missing folder, an unreadable file or a set too large
+    for memory stops the run before its folder exists."""
+    data = cfg.data
+    if data.get("_target_") != IMAGE_FOLDER:
+        return []
+    from genlab.data.image_folder import FolderSettings, ImageFolderError, prepare_folder
+
+    settings = FolderSettings(
+        data.channels, data.side, data.crop, data.labels, data.skip_unreadable, data.limit
+    )
+    try:
+        folder = prepare_folder(data.path, settings, data.cache_dir, data.max_bytes)
+    except ImageFolderError as err:
+        return [str(err)]
+    count = len(folder.images)
+    if isinstance(data.batch_size, int) and data.batch_size > count:
+        return [
+            f"data.batch_size={data.batch_size} is larger than the {count} images of"
+            f" data.path={data.path}; lower data.batch_size (e.g. {count}) or add images"
+        ]
+    return []
+
+
 def check_config(cfg: DictConfig) -> None:
-    """Raise ConfigError listing every problem in the config."""
-    problems = config_problems(cfg)
+    """Raise ConfigError listing every problem in the config; the data is looked at only when
+    the config itself is sound (a folder of images may take a while to decode)."""
+    problems = config_problems(cfg) + net_problems(cfg)
+    if not problems:
+        problems = data_problems(cfg)
     if problems:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))

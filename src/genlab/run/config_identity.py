@@ -12,10 +12,12 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 # in these hash alike (a sweep rerun with sweep_retry_failed=true reuses its job folders).
 WHERE_AND_HOW = ("resume", "sweep_retry_failed")
 
-# Keys inside the net=mlp group that genlab gained after runs were saved, with the value that
-# keeps the behaviour from before they existed (the one net/mlp.yaml ships). A saved config of
-# MLP nets that lacks them ran with these values.
+# Keys inside a net group that genlab gained after runs were saved, with the value that keeps
+# the behaviour from before they existed, by the generator's target. A saved config of such nets
+# that lacks them ran with these values (the MLP's activations; the DCGAN's two stages, linear
+# ends, conv biases and torch's initialisation).
 MLP_GENERATOR = "genlab.nets.mlp.MLPGenerator"
+DCGAN_GENERATOR = "genlab.nets.dcgan.DCGANGenerator"
 MLP_NET_SWITCHES: dict[str, Any] = {
     "net.activation": "relu",
     "net.discriminator_activation": "leaky_relu",
@@ -24,6 +26,18 @@ MLP_NET_SWITCHES: dict[str, Any] = {
     "net.critic.activation": "leaky_relu",
     "net.encoder.activation": "relu",
     "net.decoder.activation": "relu",
+}
+DCGAN_LAYOUT_BEFORE = {"stages": 2, "ends": "linear", "conv_bias": True, "init": "torch"}
+DCGAN_NET_SWITCHES: dict[str, Any] = {
+    f"net.{role}{key}": value
+    for role in ("", "generator.", "discriminator.", "critic.", "encoder.", "decoder.")
+    for key, value in DCGAN_LAYOUT_BEFORE.items()
+}
+NET_SWITCHES = {MLP_GENERATOR: MLP_NET_SWITCHES, DCGAN_GENERATOR: DCGAN_NET_SWITCHES}
+# ... and inside the model group, by the model's target (augment null: no DiffAugment)
+MODEL_SWITCHES: dict[str, dict[str, Any]] = {
+    "genlab.models.gan.GAN": {"model.augment": None},
+    "genlab.models.wgan_gp.WGANGP": {"model.augment": None},
 }
 _ABSENT = object()
 
@@ -84,13 +98,15 @@ def new_switches(previous: DictConfig, current: DictConfig) -> list[str]:
 
 
 def gained_nested_switches(previous: DictConfig) -> dict[str, Any]:
-    """The nested switches (MLP_NET_SWITCHES) that `previous`, a saved config, predates: each
+    """The nested switches (NET_SWITCHES, MODEL_SWITCHES) that `previous`, a saved config, predates: each
     dotted key with the value it ran with."""
-    if OmegaConf.select(previous, "net.generator._target_") != MLP_GENERATOR:
-        return {}
+    switches = {
+        **NET_SWITCHES.get(str(OmegaConf.select(previous, "net.generator._target_")), {}),
+        **MODEL_SWITCHES.get(str(OmegaConf.select(previous, "model._target_")), {}),
+    }
     return {
         key: value
-        for key, value in MLP_NET_SWITCHES.items()
+        for key, value in switches.items()
         if OmegaConf.select(previous, key, default=_ABSENT) is _ABSENT
     }
 

@@ -120,9 +120,8 @@ def _train_group(starts: list[Any]) -> list[float | None]:
     import torch
 
     from genlab.callbacks.members import MemberCallbacks
-    from genlab.callbacks.metrics import MetricsCallback
     from genlab.models.members import stack_checkpoints
-    from genlab.run.build import assemble
+    from genlab.run.build import assemble, record_facts
     from genlab.train import _fit, finish_run, record_failure, run_summary
 
     if len(starts) == 1 and starts[0].resume is not None:  # a plain resume, as train() does
@@ -139,9 +138,7 @@ def _train_group(starts: list[Any]) -> list[float | None]:
         except Exception as err:
             results[index] = _failed(start, err)
             continue
-        for callback in parts.callbacks:
-            if isinstance(callback, MetricsCallback):
-                start.record.facts.update(callback.suite.identity())
+        start.record.facts.update(record_facts(parts.datamodule, parts.callbacks))
         built.append((index, start, parts))
     if not built:
         return [results[i] for i in range(len(starts))]
