@@ -98,8 +98,8 @@ def new_switches(previous: DictConfig, current: DictConfig) -> list[str]:
 
 
 def gained_nested_switches(previous: DictConfig) -> dict[str, Any]:
-    """The nested switches (NET_SWITCHES, MODEL_SWITCHES) that `previous`, a saved config, predates: each
-    dotted key with the value it ran with."""
+    """The nested switches (NET_SWITCHES, MODEL_SWITCHES) that `previous`, a saved config,
+    predates: each dotted key with the value it ran with."""
     switches = {
         **NET_SWITCHES.get(str(OmegaConf.select(previous, "net.generator._target_")), {}),
         **MODEL_SWITCHES.get(str(OmegaConf.select(previous, "model._target_")), {}),
