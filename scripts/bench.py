@@ -11,12 +11,17 @@ measured: `genlab-train --help`, start-up to the first iteration against `import
 samples/s of each metric, and the share of a default run's wall time spent on metrics. The
 members case trains K seeds of a case as one batched model (hydra/launcher=members) and reports
 member-iterations/s at each K against one plain run of the case (K plain runs one after another
-make that rate), each in a fresh process. Writes bench.json.
+make that rate), each in a fresh process. The image-net cases (dcgan_64, resnet_32: the reference
+DCGAN and SNGAN's ResNet, data=image_folder on random PNGs written into the scratch folder) run in
+32-true and bf16-mixed, and report each side's bf16 speed-up. Writes bench.json.
 
     python scripts/bench.py [--cases gan_mlp ...] [--repeats 3] [--no-metrics] [--no-study]
                             [--members 1 5 20 | --members]   # --members alone: skip that case
                             [--no-cases]   # only the members case (with --no-study --no-metrics)
-    python scripts/bench.py --device cuda   # on a GPU: every case in bf16-mixed and 16-mixed,
+                            [--iterations-scale 0.1]   # a smoke test: every case's count x 0.1
+    python scripts/bench.py --cases dcgan_64 resnet_32 --no-study --no-metrics   # the image nets
+    python scripts/bench.py --device cuda   # on a GPU: every case in bf16-mixed and 16-mixed
+                                            # (the image nets in 32-true and bf16-mixed),
                                             # members at K = 1, 5, 20, 64 in bf16-mixed
 """
 
@@ -34,12 +39,16 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 QUIET = ["trainer.enable_model_summary=false"]
+# The image-net cases' CPU counts: one timing of a side about 10-30 s on the 2-core CPU.
+DCGAN_64_ITERATIONS = 10
+RESNET_32_ITERATIONS = 2
+IMAGE_FOLDER = (2000, 64)  # random RGB PNGs in the scratch folder: count, side
 
 
 @dataclass(frozen=True)
@@ -51,9 +60,23 @@ class Case:
     needs_mnist: bool = False
     notes: str = ""
     cuda_iterations: int = 0  # on a GPU: a few seconds on the lent H200 (launch-bound there)
+    needs_images: bool = False  # data=image_folder on the bench's folder of random PNGs
+    precisions: tuple[str, ...] = ("32-true",)  # on the CPU; with 32-true: speed-ups against it
+    cuda_precisions: tuple[str, ...] = ("bf16-mixed", "16-mixed")
 
     def iterations_on(self, device: str) -> int:
         return self.cuda_iterations if device == "cuda" else self.iterations
+
+    def precisions_on(self, device: str) -> tuple[str, ...]:
+        return self.cuda_precisions if device == "cuda" else self.precisions
+
+    def scaled(self, factor: float) -> Case:
+        """The case with both iteration counts times `factor` (at least 1 each)."""
+        return replace(
+            self,
+            iterations=max(1, round(self.iterations * factor)),
+            cuda_iterations=max(1, round(self.cuda_iterations * factor)),
+        )
 
 
 CASES = [
@@ -75,11 +98,13 @@ CASES = [
     ),
     Case(
         "gan_dcgan",
-        ["data=mnist", "model=gan"],
+        # genlab's earlier 2-stage DCGAN (the layout of the figures in docs/performance.md)
+        ["data=mnist", "model=gan", "net.stages=2", "net.ends=linear", "net.conv_bias=true"]
+        + ["net.init=torch"],
         60,
         0.98,
         True,
-        "28x28x1 DCGAN 64 ch, batch 64",
+        "28x28x1 DCGAN 64 ch, batch 64; the earlier 2-stage layout, linear ends",
         cuda_iterations=400,
     ),
     Case(
@@ -90,6 +115,29 @@ CASES = [
         True,
         "784-d MLP VAE, batch 64",
         cuda_iterations=1000,
+    ),
+    Case(
+        "dcgan_64",  # the reference DCGAN: G 3,576,704 / D 2,765,568 parameters
+        ["data=image_folder", "net=dcgan", "data.side=64", "data.channels=3", "model=gan"]
+        + ["model.latent_dim=100"],
+        DCGAN_64_ITERATIONS,
+        0.95,
+        notes="64x64x3 reference DCGAN 64 ch, z 100, ns loss, batch 64",
+        cuda_iterations=300,
+        needs_images=True,
+        precisions=("32-true", "bf16-mixed"),
+        cuda_precisions=("32-true", "bf16-mixed"),
+    ),
+    Case(
+        "resnet_32",  # experiment=sngan_resnet at side 32: G 4,276,739 / D 1,053,825 parameters
+        ["experiment=sngan_resnet", "data=image_folder", "data.side=32", "data.channels=3"],
+        RESNET_32_ITERATIONS,
+        0.95,
+        notes="32x32x3 SNGAN ResNet, hinge, spectral norm, 5 D steps, batch 64",
+        cuda_iterations=50,
+        needs_images=True,
+        precisions=("32-true", "bf16-mixed"),
+        cuda_precisions=("32-true", "bf16-mixed"),
     ),
 ]
 CASES_BY_NAME = {case.name: case for case in CASES}
@@ -113,7 +161,28 @@ def write_fake_mnist(root: Path, n: int = 6000) -> None:
     (raw / "train-labels-idx1-ubyte").write_bytes(struct.pack(">II", 0x0801, n) + labels.tobytes())
 
 
+def write_image_folder(
+    root: Path, count: int = IMAGE_FOLDER[0], side: int = IMAGE_FOLDER[1]
+) -> None:
+    """`count` random RGB PNG images of side x side under root (seeded; written once)."""
+    import numpy as np
+    from PIL import Image
+
+    done = root / ".complete"
+    if done.is_file():
+        return
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for index in range(count):
+        pixels = rng.integers(0, 256, size=(side, side, 3), dtype=np.uint8)
+        Image.fromarray(pixels, "RGB").save(root / f"{index:05d}.png")
+    done.touch()  # hidden: not an image of the folder
+
+
 def data_overrides(case: Case, scratch: Path) -> list[str]:
+    if case.needs_images:  # decoded once per side into the scratch folder's cache
+        write_image_folder(scratch / "images")
+        return [f"data.path={scratch / 'images'}", f"paths.cache_dir={scratch / 'cache'}"]
     if not case.needs_mnist:
         return []
     write_fake_mnist(scratch / "data")
@@ -166,16 +235,26 @@ def plain_data(cfg):  # noqa: ANN001, ANN201 - DictConfig in, tensor out
         else:
             mixture = GaussianMixture2D.grid(data.num_modes, data.spacing, data.std)
         return mixture.sample(data.num_samples, generator)[0]
+    if data.name == "image_folder":  # the folder's images from genlab's cache, in [-1, 1]
+        from genlab.data.image_folder import FolderSettings, prepare_folder
+
+        settings = FolderSettings(
+            data.channels, data.side, data.crop, data.labels, data.skip_unreadable, data.limit
+        )
+        folder = prepare_folder(data.path, settings, data.cache_dir, data.max_bytes)
+        return torch.from_numpy(folder.images).float() * (2.0 / 255.0) - 1.0
     return torch.rand(6000, *data.shape, generator=generator) * 2 - 1  # images in [-1, 1]
 
 
 def plain_loop(case: Case, scratch: Path, precision: str = "32-true", device: str = "cpu") -> float:
     """Iterations/s of a minimal PyTorch loop with genlab's nets and optimiser settings: data
     and nets on `device`; under bf16-mixed / 16-mixed the forward passes in autocast, and for
-    16-mixed one GradScaler for every optimizer (as Lightning does)."""
+    16-mixed one GradScaler for every optimizer (as Lightning does). Spectral norm on D's
+    layers where genlab puts it (model.spectral_norm)."""
     import torch
     import torch.nn.functional as F
     from hydra.utils import instantiate
+    from torch import nn
 
     cfg = compose([*case.overrides, *data_overrides(case, scratch)])
     torch.manual_seed(int(cfg.seed))
@@ -220,18 +299,26 @@ def plain_loop(case: Case, scratch: Path, precision: str = "32-true", device: st
         wgan = cfg.model._target_.endswith("WGANGP")
         g = instantiate(cfg.net.generator).to(device)
         d = instantiate(cfg.net.critic if wgan else cfg.net.discriminator).to(device)
+        if not wgan and cfg.model.spectral_norm:  # as genlab's GAN.configure_model
+            from torch.nn.utils.parametrizations import spectral_norm
+
+            for layer in list(d.modules()):
+                if isinstance(layer, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+                    spectral_norm(layer, dim=1 if isinstance(layer, nn.ConvTranspose2d) else 0)
         opt_g = adam(g.parameters(), cfg.model.optimizer_g)
         opt_d = adam(d.parameters(), cfg.model.optimizer_d)
         d_steps = int(cfg.model.n_critic if wgan else cfg.model.d_steps)
         loss_name = None if wgan else str(cfg.model.loss)
-        if loss_name not in (None, "ns", "lsgan"):
-            raise ValueError(f"the plain loop has the ns and lsgan losses, not {loss_name}")
+        if loss_name not in (None, "ns", "lsgan", "hinge"):
+            raise ValueError(f"the plain loop has the ns, lsgan and hinge losses, not {loss_name}")
 
         def d_loss(real, fake):  # noqa: ANN001, ANN202
             if loss_name == "ns":
                 return F.softplus(-d(real)).mean() + F.softplus(d(fake)).mean()
             if loss_name == "lsgan":
                 return 0.5 * ((d(real) - 1).pow(2).mean() + d(fake).pow(2).mean())
+            if loss_name == "hinge":
+                return F.relu(1 - d(real)).mean() + F.relu(1 + d(fake)).mean()
             alpha = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), device=device)
             mixed = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
             (grad,) = torch.autograd.grad(d(mixed).sum(), mixed, create_graph=True)
@@ -239,7 +326,7 @@ def plain_loop(case: Case, scratch: Path, precision: str = "32-true", device: st
             return d(fake).mean() - d(real).mean() + cfg.model.gp_lambda * gp
 
         def g_loss(score):  # noqa: ANN001, ANN202
-            if wgan:
+            if wgan or loss_name == "hinge":
                 return -score.mean()
             if loss_name == "lsgan":
                 return 0.5 * (score - 1).pow(2).mean()
@@ -300,13 +387,18 @@ def genlab_rate(
     case: Case, scratch: Path, precision: str = "32-true", device: str = "cpu"
 ) -> tuple[float, float]:
     """(iterations/s of genlab's training loop, seconds from launch to the first iteration)."""
+    iterations = case.iterations_on(device)
     summary, _ = genlab_train(
         [*case.overrides, *data_overrides(case, scratch), *QUIET, "metrics=none"]
-        + [f"iterations={case.iterations_on(device)}", *device_overrides(precision, device)],
+        + [f"iterations={iterations}", *device_overrides(precision, device)],
         scratch,
     )
     first = datetime.fromisoformat(summary["train_started_at"]).timestamp()
-    return summary["iterations_per_second"], first - summary["_launched_unix"]
+    # the same clock as the summary's iterations_per_second, which is rounded to 0.01 it/s: too
+    # coarse for the image nets' few iterations/s on a CPU
+    seconds = summary.get("train_seconds")
+    rate = iterations / seconds if seconds else summary["iterations_per_second"]
+    return rate, first - summary["_launched_unix"]
 
 
 def in_fresh_process(
@@ -314,6 +406,7 @@ def in_fresh_process(
 ) -> float:
     command = [sys.executable, __file__, "--plain", case.name, "--scratch", str(scratch)]
     command += ["--precision", precision, "--device", device]
+    command += ["--iterations", str(case.iterations_on(device))]
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     return float(out.strip().splitlines()[-1])
 
@@ -350,8 +443,6 @@ STUDY = StudyCase(
 
 def plain_study(study: StudyCase, scratch: Path) -> None:
     """The study's jobs one after another in this process, as a hand-written script would."""
-    from dataclasses import replace
-
     for job in study.jobs():
         plain_loop(replace(job, iterations=study.iterations), scratch)
 
@@ -510,6 +601,7 @@ def members_row(case: Case, sizes: list[int], scratch: Path, device: str) -> dic
     for members in sizes:
         command = [sys.executable, __file__, "--members-rate", case.name, str(members)]
         command += ["--scratch", str(scratch), "--device", device]
+        command += ["--iterations", str(case.iterations_on(device))]
         out = subprocess.run(command, capture_output=True, text=True)
         if out.returncode != 0:
             raise RuntimeError(f"members K={members} of {case.name} failed:\n{out.stderr[-3000:]}")
@@ -521,6 +613,11 @@ def members_row(case: Case, sizes: list[int], scratch: Path, device: str) -> dic
         "member_it_s": rates,
         "speedup": {k: v / plain for k, v in rates.items()} if plain else {},
     }
+
+
+def rate_text(value: float) -> str:
+    """An iterations/s figure: one decimal from 10 up, three significant digits below."""
+    return f"{value:.1f}" if value >= 10 else f"{value:.3g}"
 
 
 def summarise(values: list[float]) -> dict[str, float]:
@@ -546,8 +643,12 @@ def case_row(case: Case, repeats: int, scratch: Path, precision: str, device: st
         startups.append(startup)
         ratios.append(genlab[-1] / plain[-1])
     on_cpu = device == "cpu"
+    label = case.name if on_cpu else f"{case.name} {device}"
     return {
-        "case": case.name if on_cpu else f"{case.name} {device} {precision}",
+        "case": label if on_cpu and precision == "32-true" else f"{label} {precision}",
+        "name": case.name,
+        "device": device,
+        "precision": precision,
         "notes": case.notes,
         "iterations": case.iterations_on(device),
         "plain_it_s": summarise(plain),
@@ -556,6 +657,27 @@ def case_row(case: Case, repeats: int, scratch: Path, precision: str, device: st
         "target": case.target if on_cpu else None,  # the promise is the 2-core CPU's
         "startup_s": summarise(startups),
     }
+
+
+def add_speedups(rows: dict[str, dict]) -> None:
+    """Into each reduced-precision row of one case: its it/s over the 32-true row's (medians),
+    for the plain loop and for genlab, where the case has a 32-true row."""
+    full = rows.get("32-true")
+    if full is None:
+        return
+    for precision, row in rows.items():
+        if precision == "32-true":
+            continue
+        row["speedup_vs_32_true"] = {
+            side: row[f"{side}_it_s"]["median"] / full[f"{side}_it_s"]["median"]
+            for side in ("plain", "genlab")
+        }
+        speedup = row["speedup_vs_32_true"]
+        print(
+            f"{row['case']:22s} speed-up over 32-true: plain {speedup['plain']:.2f}x,"
+            f" genlab {speedup['genlab']:.2f}x",
+            flush=True,
+        )
 
 
 def study_row(study: StudyCase, repeats: int, scratch: Path) -> dict:
@@ -585,17 +707,20 @@ def run(
 ) -> Report:
     report = Report()
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores")
-    precisions = ["32-true"] if device == "cpu" else ["bf16-mixed", "16-mixed"]
     for case in cases if repeats > 0 else []:
-        for precision in precisions:
+        rows = {}
+        for precision in case.precisions_on(device):
             row = case_row(case, repeats, scratch, precision, device)
+            rows[precision] = row
             report.rows.append(row)
             print(
-                f"{row['case']:12s} plain {row['plain_it_s']['median']:8.1f} it/s   genlab"
-                f" {row['genlab_it_s']['median']:8.1f} it/s   ratio {row['ratio']['median']:.3f}"
+                f"{row['case']:22s} plain {rate_text(row['plain_it_s']['median']):>8s} it/s"
+                f"   genlab {rate_text(row['genlab_it_s']['median']):>8s} it/s"
+                f"   ratio {row['ratio']['median']:.3f}"
                 f" (min {row['ratio']['min']:.3f}, max {row['ratio']['max']:.3f})",
                 flush=True,
             )
+        add_speedups(rows)
     if member_sizes:
         report.extras["members"] = []
         for case in cases:
@@ -645,9 +770,19 @@ def print_table(report: Report) -> None:
         ratio = row["ratio"]
         target = f">= {row['target']}" if row["target"] is not None else "-"
         print(
-            f"| {row['case']} ({row['notes']}) | {row['plain_it_s']['median']:.1f} |"
-            f" {row['genlab_it_s']['median']:.1f} | {ratio['median']:.3f}"
+            f"| {row['case']} ({row['notes']}) | {rate_text(row['plain_it_s']['median'])} |"
+            f" {rate_text(row['genlab_it_s']['median'])} | {ratio['median']:.3f}"
             f" ({ratio['min']:.3f}-{ratio['max']:.3f}) | {target} |"
+        )
+    speedups = [row for row in report.rows if "speedup_vs_32_true" in row]
+    if speedups:
+        print("\n| case | precision | plain loop speed-up | genlab speed-up |\n|---|---|---:|---:|")
+    for row in speedups:
+        speedup = row["speedup_vs_32_true"]
+        where = "" if row["device"] == "cpu" else f" ({row['device']})"
+        print(
+            f"| {row['name']}{where} | {row['precision']} over 32-true |"
+            f" {speedup['plain']:.2f}x | {speedup['genlab']:.2f}x |"
         )
     extras = report.extras
     study = extras.get("study")
@@ -705,7 +840,8 @@ def main(argv: list[str] | None = None) -> None:
         "--device",
         choices=["cpu", "cuda"],
         default="cpu",
-        help="cuda: every case on the GPU in bf16-mixed and 16-mixed, data on the device",
+        help="cuda: every case on the GPU in bf16-mixed and 16-mixed (dcgan_64 and resnet_32:"
+        " 32-true and bf16-mixed), data on the device",
     )
     parser.add_argument(
         "--members",
@@ -715,13 +851,26 @@ def main(argv: list[str] | None = None) -> None:
         help="K values of the members case (default 1 5 20; 1 5 20 64 with --device cuda);"
         " --members with no value skips it",
     )
+    parser.add_argument(
+        "--iterations-scale",
+        type=float,
+        default=1.0,
+        help="multiply every case's iteration count (rows and members) by this, e.g. 0.1 for a"
+        " smoke test; the figures are then not comparable with the documented ones",
+    )
     parser.add_argument("--members-rate", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--iterations", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, default=REPO / "bench.json")
     parser.add_argument("--plain", choices=list(CASES_BY_NAME), help=argparse.SUPPRESS)
     parser.add_argument("--scratch", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--precision", default="32-true", help=argparse.SUPPRESS)
     parser.add_argument("--plain-study", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.iterations is not None:  # a child process: the count its parent ran the case at
+        for name, case in CASES_BY_NAME.items():
+            CASES_BY_NAME[name] = replace(
+                case, iterations=args.iterations, cuda_iterations=args.iterations
+            )
     if args.plain:
         print(plain_loop(CASES_BY_NAME[args.plain], args.scratch, args.precision, args.device))
         return
@@ -738,6 +887,8 @@ def main(argv: list[str] | None = None) -> None:
         if not torch.cuda.is_available():
             parser.error("--device cuda: torch sees no CUDA device on this machine")
     cases = [CASES_BY_NAME[n] for n in args.cases] if args.cases else CASES
+    if args.iterations_scale != 1.0:
+        cases = [case.scaled(args.iterations_scale) for case in cases]
     with tempfile.TemporaryDirectory(prefix="genlab-bench-") as tmp:
         report = run(
             cases,
@@ -759,6 +910,7 @@ def main(argv: list[str] | None = None) -> None:
             "platform": platform.platform(),
             "python": platform.python_version(),
         },
+        "iterations_scale": args.iterations_scale,
         "cases": report.rows,
         **report.extras,
     }

@@ -29,7 +29,8 @@ def test_plain_help_needs_neither_torch_nor_a_composed_config(tmp_path: Path) ->
         [sys.executable, "-c", code], capture_output=True, text=True, env=genlab_env(tmp_path)
     )
     assert result.returncode == 0, result.stderr
-    assert "fix: ema, hinge" in result.stdout and "hydra/launcher: basic (default)" in result.stdout
+    assert "fix: diffaugment, ema, hinge" in result.stdout
+    assert "hydra/launcher: basic (default)" in result.stdout
     assert "loaded: []" in result.stdout
     # with overrides, Hydra's help shows the composed config
     composed = genlab_train(tmp_path, "model=vae", "--help")

@@ -238,14 +238,46 @@ def test_two_time_scale_learning_rates_reach_the_optimisers(tmp_path: Path) -> N
             "model.instance_noise_std=0.1",
             "model.label_smoothing=0.1",
         ],
+        # ... and on the SNGAN ResNet nets, with DiffAugment
+        [
+            "data=digits",
+            "net=resnet",
+            "metrics=none",
+            "fix=diffaugment",
+            "model.spectral_norm=true",
+            "model.ema_decay=0.99",
+            "model.r1_gamma=1.0",
+            "model.pack=2",
+            "model.minibatch_std=2",
+            "model.instance_noise_std=0.1",
+            "model.label_smoothing=0.1",
+        ],
     ],
-    ids=["mlp", "dcgan"],
+    ids=["mlp", "dcgan", "resnet_diffaugment"],
 )
 def test_switches_compose(tmp_path: Path, overrides: list[str]) -> None:
     model, trainer = fit(tmp_path, "iterations=3", *overrides)
     assert model.iteration == 3 and model.parameters_finite()
     assert model.run_state.logged["train/r1"] > 0  # a squared gradient norm, not switched off
     assert model.sample(4).shape[0] == 4
+
+
+@pytest.mark.parametrize("net", ["dcgan", "resnet"])
+@pytest.mark.parametrize("model", ["wgan_gp", "vae"])
+def test_the_critic_and_the_vae_on_each_image_net(tmp_path: Path, net: str, model: str) -> None:
+    augment = ["fix=diffaugment"] if model == "wgan_gp" else []
+    trained, _ = fit(
+        tmp_path, "data=digits", f"net={net}", f"model={model}", "metrics=none", "iterations=2",
+        *augment,
+    )  # fmt: skip
+    assert trained.iteration == 2 and trained.parameters_finite()
+    assert trained.sample(4).shape == (4, 1, 8, 8)
+    if model == "wgan_gp":  # the critic: no batch norm, so the penalty stays per sample
+        critic = trained.discriminator
+        assert not any(
+            isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in critic.modules()
+        )
+        assert trained.run_state.logged["train/gp"] >= 0
 
 
 def test_bad_switch_values_are_refused_before_training(tmp_path: Path) -> None:

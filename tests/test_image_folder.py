@@ -180,3 +180,16 @@ def test_a_few_iterations_on_a_folder_of_digits(run_train, digits_folder, net: l
     assert summary["data_classes"] == 10 and len(summary["data_cache_key"]) == 16
     assert summary["data_skipped_files"] == 0
     assert np.isfinite(summary["train/g_loss"])
+
+
+def test_domain_metrics_on_a_labelled_folder(run_train, digits_folder) -> None:
+    root, _, _ = digits_folder
+    args = [a for a in _args(root) if a != "metrics=none"]
+    summary = run_train(
+        *args, "data.side=28", "metrics=domain", "evaluator.train_steps=30",
+        "metrics.num_samples=64", "metrics.every_n_iterations=2", "data.batch_size=16",
+    )  # fmt: skip
+    assert summary["status"] == "completed"
+    assert summary["metrics/classes_image_folder"] >= 1
+    assert np.isfinite(summary["metrics/fid_image_folder"])
+    assert 0 <= summary["evaluator_image_folder_accuracy"] <= 1

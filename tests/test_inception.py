@@ -76,3 +76,76 @@ def test_image_sets_load_from_npz_in_either_layout(tmp_path: Path) -> None:
     np.savez(tmp_path / "float.npz", nhwc.astype(np.float32))
     with pytest.raises(SystemExit, match="uint8"):
         load_images(tmp_path / "float.npz")
+
+
+def _inception_suite(weights: Path, reference_stats: Path | None = None):  # noqa: ANN202
+    from genlab.metrics.manifold import ManifoldSettings
+    from genlab.metrics.suites import InceptionSuite
+
+    manifold = ManifoldSettings(precision_recall_k=3, density_coverage_k=3, num_samples=100)
+    return InceptionSuite(
+        str(weights), None if reference_stats is None else str(reference_stats), None, 2, 2, 2,
+        8, manifold,
+    )  # fmt: skip
+
+
+def _folder_data(root: Path, cache: Path):  # noqa: ANN202
+    from genlab.data.images import ImageFolderDataModule
+
+    datamodule = ImageFolderDataModule(
+        "image_folder", str(root), 3, 16, "center", False, False, None, None, str(cache),
+        0, 2, 0, [3, 16, 16], True,
+    )  # fmt: skip
+    datamodule.prepare_data()
+    return datamodule
+
+
+def test_real_statistics_are_keyed_by_what_the_images_are(
+    random_inception: Path, tmp_path: Path
+) -> None:
+    folder = _image_folder(tmp_path / "mine", seed=0, n=6, shift=0)
+    cache = tmp_path / "cache"
+    first = _inception_suite(random_inception)
+    first.setup(_folder_data(folder, cache), cache)
+    again = _inception_suite(random_inception)
+    again.setup(_folder_data(folder, cache), cache)
+    assert len(list((cache / "stats").iterdir())) == 1  # the same images: the same entry
+    assert torch.equal(again.real_features, first.real_features)
+    # the folder changes under the same data set name: new statistics, not the stale ones
+    pixels = np.full((32, 32, 3), 255, np.uint8)
+    Image.fromarray(pixels).save(folder / "003.png")
+    changed = _inception_suite(random_inception)
+    changed.setup(_folder_data(folder, cache), cache)
+    assert len(list((cache / "stats").iterdir())) == 2
+    assert not torch.allclose(changed.real_features[3], first.real_features[3])
+    assert torch.equal(changed.real_features[:3], first.real_features[:3])
+
+
+def test_saved_reference_statistics_are_the_runs_and_are_reused(
+    random_inception: Path, tmp_path: Path
+) -> None:
+    from genlab.fid import run as genlab_fid
+
+    folder = _image_folder(tmp_path / "mine", seed=0, n=6, shift=0)
+    Image.fromarray(np.zeros((20, 40, 3), np.uint8)).save(folder / "wide.png")  # cropped
+    weights = ["--weights", str(random_inception)]
+    reference = tmp_path / "ref.pt"
+    genlab_fid([str(folder), "--save-stats", str(reference), "--side", "16", *weights])
+    # the features of exactly the images a data=image_folder run at side 16 trains on
+    suite = _inception_suite(random_inception)
+    suite.setup(_folder_data(folder, tmp_path / "cache"), tmp_path / "cache")
+    reused = _inception_suite(random_inception, reference)
+    reused.setup(None, tmp_path / "unused")
+    assert reused.real_features.shape == (7, 2048)
+    assert torch.allclose(reused.real_features, suite.real_features, atol=1e-5)
+    assert "7 images, side 16, crop center" in reused.identity()["reference_stats"]
+    assert not (tmp_path / "unused").exists()
+    other = _image_folder(tmp_path / "other", seed=1, n=6, shift=40)
+    direct = genlab_fid([str(other), str(folder), "--side", "16", *weights])
+    saved = genlab_fid([str(other), str(reference), "--side", "16", *weights])
+    assert saved["fid"] == pytest.approx(direct["fid"], rel=1e-6)
+    with pytest.raises(SystemExit, match="differ in size.*--side"):
+        genlab_fid([str(folder), "--save-stats", str(tmp_path / "x.pt"), *weights])
+    missing = _inception_suite(random_inception, tmp_path / "nope.pt")
+    with pytest.raises(Exception, match="genlab-fid --save-stats"):
+        missing.setup(None, tmp_path)

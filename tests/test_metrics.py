@@ -119,7 +119,7 @@ def test_digits_evaluator_is_accurate_and_separates_real_from_noise(evaluator_ca
     assert evaluator.accuracy >= 0.95
     # the cached copy is the same network
     reloaded = evaluators.load_evaluator(
-        evaluators.evaluator_path(evaluator_cache, "digits", settings)
+        evaluators.evaluator_path(evaluator_cache, "digits", settings, images, dm.labels)
     )
     assert reloaded.content_hash == evaluator.content_hash
 

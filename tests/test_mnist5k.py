@@ -97,7 +97,7 @@ def test_mnist5k_evaluator_is_accurate_on_its_held_out_sixth(evaluator_cache: Pa
     assert evaluator.accuracy >= 0.95
     assert evaluator.identity()["evaluator_mnist5k_accuracy"] == evaluator.accuracy
     reloaded = evaluators.load_evaluator(
-        evaluators.evaluator_path(evaluator_cache, "mnist5k", settings)
+        evaluators.evaluator_path(evaluator_cache, "mnist5k", settings, images, dm.labels)
     )
     assert reloaded.content_hash == evaluator.content_hash
     assert reloaded.accuracy == evaluator.accuracy

@@ -79,12 +79,13 @@ def test_bf16_mixed_trains_every_model(tmp_path: Path, model: str, data: str) ->
         )  # fmt: skip
         datamodule, module, trainer = build(cfg, seed=0)
         for layer in module.modules():
-            if isinstance(layer, torch.nn.Linear):
+            if isinstance(layer, torch.nn.Linear | torch.nn.Conv2d | torch.nn.ConvTranspose2d):
                 layer.register_forward_hook(lambda m, i, out, seen=seen: seen.add(out.dtype))
         trainer.fit(module, datamodule=datamodule)
         assert module.iteration == 3 and module.parameters_finite()
         assert all(math.isfinite(v) for v in module.run_state.logged.values())
-    # autocast was on: the nets' linear layers ran in bf16 (WGAN-GP's penalty path stays float32)
+    # autocast was on: the nets' linear and conv layers ran in bf16 (WGAN-GP's penalty path stays
+    # float32)
     assert dtypes["32-true"] == {torch.float32} and torch.bfloat16 in dtypes["bf16-mixed"]
 
 

@@ -35,7 +35,7 @@ def run(argv: list[str]) -> dict[str, object]:
         int(cfg.evaluator.train_steps), int(cfg.evaluator.batch_size), float(cfg.evaluator.lr)
     )
     evaluator = evaluators.train_evaluator(data, images, datamodule.labels, settings)
-    path = evaluators.evaluator_path(cfg.paths.cache_dir, data, settings)
+    path = evaluators.evaluator_path(cfg.paths.cache_dir, data, settings, images, datamodule.labels)
     evaluators.save_evaluator(evaluator, path)
     print(f"{data} evaluator: held-out accuracy {evaluator.accuracy:.4f}")
     print(f"content hash {evaluator.content_hash}, saved to {path}")

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from genlab.data.tensor_batches import permutation
+from genlab.metrics.content import content_key
 
 HELD_OUT_SPLIT = 3  # permutation purpose for the held-out split of an evaluator's data
 HELD_OUT_FRACTION = 1 / 6
@@ -136,8 +137,16 @@ def held_out_accuracy(net: EvaluatorNet, images: torch.Tensor, labels: torch.Ten
     return correct / len(images)
 
 
-def evaluator_path(cache_dir: str | Path, data: str, settings: EvaluatorSettings) -> Path:
-    return Path(cache_dir) / "evaluators" / f"{data}-{settings.key()}.pt"
+def evaluator_path(
+    cache_dir: str | Path,
+    data: str,
+    settings: EvaluatorSettings,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+) -> Path:
+    """Where the evaluator of these images and labels, trained with `settings`, is cached."""
+    key = content_key(images, labels)
+    return Path(cache_dir) / "evaluators" / f"{data}-{settings.key()}-{key}.pt"
 
 
 def save_evaluator(evaluator: Evaluator, path: Path) -> None:

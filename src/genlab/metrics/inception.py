@@ -76,3 +76,45 @@ class InceptionFeatures(nn.Module):
     def forward(self, images_uint8: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         pool, logits = self.net(images_uint8)
         return pool, logits
+
+
+# A file of reference features (genlab-fid --save-stats): the real side of FID / KID / precision /
+# recall, computed once and named by metrics.reference_stats.
+REFERENCE_PROTOCOL = "torch-fidelity inception-v3-compat 2015-12-05, 2048-d pool, uint8 input"
+
+
+class ReferenceStatsError(GenlabError):
+    """A reference-statistics file that cannot be used."""
+
+
+def save_reference(path: str | Path, pool: torch.Tensor, source: str) -> None:
+    """Write the pool features of a reference image set, with the protocol and their source."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = {"pool": pool.float().contiguous(), "protocol": REFERENCE_PROTOCOL, "source": source}
+    partial = path.with_name(path.name + ".partial")
+    torch.save(record, partial)
+    partial.replace(path)
+
+
+def load_reference(path: str | Path) -> tuple[torch.Tensor, str]:
+    """The pool features of a reference file and what they were computed from."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise ReferenceStatsError(
+            f"metrics.reference_stats={path}: no such file; make it with"
+            f" genlab-fid --save-stats {path} <folder of reference images>"
+        )
+    try:
+        record = torch.load(path, map_location="cpu", weights_only=True)
+        pool, protocol, source = record["pool"], record["protocol"], record["source"]
+    except Exception as err:
+        raise ReferenceStatsError(
+            f"{path} is not a genlab-fid --save-stats file ({type(err).__name__}); make it again"
+        ) from err
+    if protocol != REFERENCE_PROTOCOL or pool.dim() != 2 or pool.shape[1] != 2048:
+        raise ReferenceStatsError(
+            f"{path} holds features of another protocol ({protocol!r}, {list(pool.shape)}); make"
+            " it again with this genlab's genlab-fid --save-stats"
+        )
+    return pool, str(source)

@@ -15,6 +15,7 @@ import torch
 
 from genlab.errors import ConfigError
 from genlab.metrics import evaluators
+from genlab.metrics.content import content_key
 from genlab.metrics.coverage import kl_to_uniform, mode_coverage
 from genlab.metrics.feature_statistics import (
     GaussianStatistics,
@@ -139,8 +140,9 @@ class EvaluatorSuite(MetricSuite):
         self.net = self.evaluator.net
 
     def _use_real(self, real: torch.Tensor, cache_name: str, cache_dir: str | Path) -> None:
-        """The real side of FID and the manifold metrics: `real`'s features, cached by name."""
-        name = f"{cache_name}-{self.evaluator.content_hash}-{len(real)}.pt"
+        """The real side of FID and the manifold metrics: `real`'s features, cached under the
+        evaluator's hash and what `real` holds (`cache_name` only names the file)."""
+        name = f"{cache_name}-{self.evaluator.content_hash}-{content_key(real)}.pt"
         features = cached_tensor(
             Path(cache_dir) / "stats" / name, lambda: self.extract(real)["features"]
         )
@@ -224,7 +226,7 @@ def obtain_evaluator(
     cache_dir: str | Path,
 ) -> evaluators.Evaluator:
     """The cached evaluator of `data`, trained (with a progress bar) and cached when missing."""
-    path = evaluators.evaluator_path(cache_dir, data, settings)
+    path = evaluators.evaluator_path(cache_dir, data, settings, images, labels)
     if path.is_file():
         return evaluators.load_evaluator(path)
     log.info("no %s evaluator in %s: training one (deterministic)", data, path.parent)
@@ -248,6 +250,7 @@ class InceptionSuite(MetricSuite):
     def __init__(
         self,
         inception_weights: str | None,
+        reference_stats: str | None,
         num_real_samples: int | None,
         is_splits: int,
         kid_subsets: int,
@@ -256,6 +259,8 @@ class InceptionSuite(MetricSuite):
         manifold: ManifoldSettings,
     ) -> None:
         self.inception_weights = inception_weights
+        self.reference_stats = reference_stats
+        self.reference_source: str | None = None
         self.num_real_samples = num_real_samples
         self.is_splits = is_splits
         self.kid_subsets = kid_subsets
@@ -264,17 +269,20 @@ class InceptionSuite(MetricSuite):
         self.manifold = manifold
 
     def setup(self, datamodule: Any, cache_dir: str | Path) -> None:
-        from genlab.metrics.inception import InceptionFeatures, resolve_weights
+        from genlab.metrics.inception import InceptionFeatures, load_reference, resolve_weights
 
         weights = resolve_weights(self.inception_weights)
         self.net = InceptionFeatures(weights)
-        datamodule.setup()
-        n = len(datamodule.data) if self.num_real_samples is None else self.num_real_samples
-        real = datamodule.items(slice(0, n))
-        self.real_features = cached_tensor(
-            Path(cache_dir) / "stats" / f"{datamodule.name}-inception-{n}.pt",
-            lambda: self.extract(real)["pool"],
-        )
+        if self.reference_stats is not None:  # computed once by genlab-fid --save-stats
+            self.real_features, self.reference_source = load_reference(self.reference_stats)
+        else:  # the training images, cached under what they are
+            datamodule.setup()
+            n = len(datamodule.data) if self.num_real_samples is None else self.num_real_samples
+            real = datamodule.items(slice(0, n))
+            self.real_features = cached_tensor(
+                Path(cache_dir) / "stats" / f"{datamodule.name}-inception-{content_key(real)}.pt",
+                lambda: self.extract(real)["pool"],
+            )
         self.real = GaussianStatistics.of(self.real_features)
         self.real_manifold = real_subset(self.real_features, self.manifold.num_samples)
 
@@ -305,7 +313,10 @@ class InceptionSuite(MetricSuite):
         }
 
     def identity(self) -> dict[str, Any]:
-        return {"inception_weights": "pt_inception-2015-12-05 (torch-fidelity)"}
+        identity = {"inception_weights": "pt_inception-2015-12-05 (torch-fidelity)"}
+        if self.reference_source is not None:
+            identity["reference_stats"] = f"{self.reference_stats} ({self.reference_source})"
+        return identity
 
 
 class StackedDigitsSuite(EvaluatorSuite):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
@@ -162,6 +163,12 @@ def config_problems(cfg: DictConfig) -> list[str]:
         except ConfigError as err:
             problems.append(str(err))
     problems += missing_packages(cfg)
+    reference = OmegaConf.select(cfg, "metrics.reference_stats", default=None)
+    if reference is not None and not Path(str(reference)).expanduser().is_file():
+        problems.append(
+            f"metrics.reference_stats={reference}: no such file; make it with"
+            f" genlab-fid --save-stats {reference} <folder of reference images>"
+        )
     if model.get("likelihood") == "bernoulli" and not cfg.data.get("bounded", False):
         problems.append(
             "model.likelihood=bernoulli needs image data in [-1, 1] (data.bounded=true);"
