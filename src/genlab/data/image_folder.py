@@ -6,7 +6,7 @@ image; other files (notes, .DS_Store) and hidden ones are ignored. Each image is
 from its EXIF orientation, converted to the configured channels (transparency is composited over
 black), centre-cropped to a square (or not), resized to the side with Pillow's antialiasing
 bicubic filter, and kept as uint8. The decoded set is cached under
-`<cache_dir>/image_folders/<key>.npz`, the key made of the folder's content (relative paths, sizes,
+`<cache_dir>/image_folders/<key>/`, the key made of the folder's content (relative paths, sizes,
 modification times) and the settings, so a changed folder is decoded again and an unchanged one
 loads in seconds. Light to import (numpy and Pillow only): the config checks use it before any run
 folder exists.
@@ -18,6 +18,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -160,7 +161,7 @@ def cache_key(listing: FolderListing, settings: FolderSettings) -> str:
 
 
 def cache_path(cache_dir: str | Path, key: str) -> Path:
-    return Path(cache_dir) / "image_folders" / f"{key}.npz"
+    return Path(cache_dir) / "image_folders" / key
 
 
 def labels_of(listing: FolderListing, indices: list[int]) -> np.ndarray:
@@ -334,7 +335,7 @@ def prepare_folder(
         raise ImageFolderError(problem)
     key = cache_key(listing, settings)
     cached = cache_path(cache_dir, key)
-    if cached.is_file():
+    if (cached / "meta.json").is_file():
         return _read_cache(cached, key)
     log.info("decoding %d images under %s (once; cached as %s)", len(indices), listing.root, key)
     images, kept, failed = decode_folder(listing, indices, settings)
@@ -360,24 +361,24 @@ def prepare_folder(
 
 
 def _write_cache(path: Path, decoded: DecodedFolder, listing: FolderListing) -> None:
+    """The cache entry: a folder of .npy arrays (read at disk speed) and meta.json, written
+    under a temporary name and renamed into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
+    partial = path.with_name(f"{path.name}.partial-{os.getpid()}")
+    partial.mkdir()
+    np.save(partial / "images.npy", decoded.images)
+    if decoded.labels is not None:
+        np.save(partial / "labels.npy", decoded.labels)
     meta = {"root": str(listing.root), "classes": decoded.classes, "skipped": decoded.skipped}
-    with open(partial, "wb") as f:
-        np.savez(
-            f,
-            images=decoded.images,
-            labels=decoded.labels if decoded.labels is not None else np.zeros(0, np.int64),
-            has_labels=np.array(decoded.labels is not None),
-            meta=np.array(json.dumps(meta)),
-        )
-    os.replace(partial, path)
+    (partial / "meta.json").write_text(json.dumps(meta))
+    try:
+        partial.rename(path)
+    except OSError:  # another process cached the same folder first: its entry is the same
+        shutil.rmtree(partial, ignore_errors=True)
 
 
 def _read_cache(path: Path, key: str) -> DecodedFolder:
-    with np.load(path) as cached:
-        meta = json.loads(str(cached["meta"]))
-        labels = cached["labels"] if bool(cached["has_labels"]) else None
-        return DecodedFolder(
-            cached["images"], labels, meta["classes"], key, meta["skipped"], decoded=False
-        )
+    meta = json.loads((path / "meta.json").read_text())
+    labels = np.load(path / "labels.npy") if (path / "labels.npy").is_file() else None
+    images = np.load(path / "images.npy")
+    return DecodedFolder(images, labels, meta["classes"], key, meta["skipped"], decoded=False)
