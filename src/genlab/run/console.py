@@ -89,7 +89,8 @@ def run_report(summary: dict[str, Any], run_dir: Path) -> str:
     speed = summary.get("iterations_per_second")
     head = f"{summary.get('status', '?')}: {done} of {total} iterations"
     if summary.get("train_seconds") is not None and speed:
-        head += f" in {summary['train_seconds']:.1f} s ({speed:.0f} iterations/s)"
+        rate = f"{speed:.0f}" if speed >= 10 else f"{speed:.2g}"  # image nets: ~1 it/s on a CPU
+        head += f" in {summary['train_seconds']:.1f} s ({rate} iterations/s)"
     if summary.get("diverged_at_iteration") is not None:
         head += f", diverged at iteration {summary['diverged_at_iteration']}"
     lines = ["", head]
