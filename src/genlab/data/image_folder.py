@@ -72,7 +72,8 @@ class FolderListing:
 
 @dataclass(frozen=True)
 class DecodedFolder:
-    """A decoded folder: uint8 images (N, C, S, S), labels (N,) or None, and what it came from."""
+    """A decoded folder: uint8 images (N, C, S, S; read-only and memory-mapped when read from the
+    cache), labels (N,) or None, and what it came from."""
 
     images: np.ndarray
     labels: np.ndarray | None
@@ -378,7 +379,9 @@ def _write_cache(path: Path, decoded: DecodedFolder, listing: FolderListing) -> 
 
 
 def _read_cache(path: Path, key: str) -> DecodedFolder:
+    """The cached set, its images memory-mapped (read-only): a check that only needs the count
+    reads no pixels."""
     meta = json.loads((path / "meta.json").read_text())
     labels = np.load(path / "labels.npy") if (path / "labels.npy").is_file() else None
-    images = np.load(path / "images.npy")
+    images = np.load(path / "images.npy", mmap_mode="r")
     return DecodedFolder(images, labels, meta["classes"], key, meta["skipped"], decoded=False)

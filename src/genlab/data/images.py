@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from genlab.data import image_folder, mnist5k, torchvision_sets
@@ -229,7 +230,7 @@ class ImageFolderDataModule(TensorDataModule):
         assert self.folder is not None
         labels = self.folder.labels
         return (
-            torch.from_numpy(self.folder.images),
+            torch.from_numpy(np.array(self.folder.images)),  # a copy of the memory-mapped cache
             torch.from_numpy(labels) if labels is not None else None,
             UINT8_SCALE,
             -1.0,
