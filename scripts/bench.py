@@ -545,6 +545,9 @@ def metric_rates(scratch: Path) -> dict[str, dict[str, float]]:
 
 # --- members: K seeds as one batched model against one plain run ------------------------------
 MEMBER_CASES = ("gan_mlp", "wgan_gp_mlp", "gan_dcgan")
+# ... and on a GPU the image nets too (K = 4 of them would take minutes an iteration on the CPU):
+#   scripts/bench.py --device cuda --cases dcgan_64 resnet_32 --members 1 4 --no-study --no-metrics
+GPU_MEMBER_CASES = ("dcgan_64", "resnet_32")
 
 
 def member_iterations(case: Case, members: int, device: str) -> int:
@@ -725,8 +728,9 @@ def run(
         add_speedups(rows)
     if member_sizes:
         report.extras["members"] = []
+        member_cases = MEMBER_CASES + (GPU_MEMBER_CASES if device == "cuda" else ())
         for case in cases:
-            if case.name not in MEMBER_CASES:
+            if case.name not in member_cases:
                 continue
             row = members_row(case, member_sizes, scratch, device)
             report.extras["members"].append(row)
