@@ -193,3 +193,22 @@ def test_domain_metrics_on_a_labelled_folder(run_train, digits_folder) -> None:
     assert summary["metrics/classes_image_folder"] >= 1
     assert np.isfinite(summary["metrics/fid_image_folder"])
     assert 0 <= summary["evaluator_image_folder_accuracy"] <= 1
+
+
+def test_a_second_run_on_the_folder_decodes_nothing(
+    run_train, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "images"
+    make_image_folder(root, per_class=2)
+    decodes = []
+    real_decode = image_folder.decode_image
+    monkeypatch.setattr(
+        image_folder, "decode_image", lambda p, s: decodes.append(p) or real_decode(p, s)
+    )
+    args = _args(root, "data.batch_size=8")
+    first = run_train(*args, run_dir=tmp_path / "first")
+    assert len(decodes) == 20  # once, by the config check, into the cache the run then reads
+    second = run_train(*args, run_dir=tmp_path / "second")
+    assert len(decodes) == 20
+    assert first["data_cache_key"] == second["data_cache_key"]
+    assert second["train/g_loss"] == first["train/g_loss"]  # the same images, the same run
