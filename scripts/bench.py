@@ -46,10 +46,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 QUIET = ["trainer.enable_model_summary=false"]
 # The image-net cases' CPU counts: enough that genlab's end-of-run picture and checkpoint weigh
-# little (at 10 DCGAN-64 iterations they cost genlab ~10% in bf16-mixed; at 30, none measurable);
-# ResNet-32 stays at 2 (about 35 s a timing in 32-true on the 2-core CPU), where they still show.
+# little (at 10 DCGAN-64 iterations, or 2 ResNet-32 ones, they cost genlab ~10-20% in bf16-mixed;
+# at 30 / 4-6, none measurable); a ResNet-32 timing is then about a minute on the 2-core CPU.
 DCGAN_64_ITERATIONS = 30
-RESNET_32_ITERATIONS = 2
+RESNET_32_ITERATIONS = 4
 IMAGE_FOLDER = (2000, 64)  # random RGB PNGs in the scratch folder: count, side
 
 
