@@ -60,6 +60,16 @@ def fast_overrides(overrides: list[str]) -> list[str]:
     return (FAST_CONV if conv else FAST) + overrides
 
 
+def build_fast(tmp_path: Path, *overrides: str) -> tuple[Any, Any, Any]:
+    """(datamodule, model, trainer) of a fast in-process run in tmp_path without sample pictures
+    or checkpoints, seed 0."""
+    from genlab.run.build import build
+
+    quiet = [f"paths.root_dir={tmp_path}", "~callbacks.samples", "~callbacks.checkpoint"]
+    cfg = compose_config(tmp_path / "run", fast_overrides([*quiet, *overrides]))
+    return build(cfg, seed=0)
+
+
 def compose_config(run_dir: Path, overrides: list[str]) -> DictConfig:
     """The config genlab-train would run with these overrides, writing into run_dir."""
     GlobalHydra.instance().clear()

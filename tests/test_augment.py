@@ -265,25 +265,13 @@ def test_diffaugment_is_refused_on_point_data_and_unknown_policies(tmp_path: Pat
 
 @pytest.mark.parametrize("net", ["dcgan", "mlp"])
 def test_a_diffaugment_run_trains_on_image_data(tmp_path: Path, net: str) -> None:
-    from conftest import fast_overrides
-    from genlab.run.build import build
+    from conftest import build_fast
 
     overrides = ["data=digits", "fix=diffaugment", "metrics=none", "iterations=2"]
     overrides += ["model.r1_gamma=1", "model.instance_noise_std=0.1"]
     if net == "mlp":
         overrides.append("net=mlp")
-    cfg = compose_config(
-        tmp_path / "run",
-        fast_overrides(
-            [
-                f"paths.root_dir={tmp_path}",
-                "~callbacks.samples",
-                "~callbacks.checkpoint",
-                *overrides,
-            ]
-        ),
-    )
-    datamodule, model, trainer = build(cfg, seed=0)
+    datamodule, model, trainer = build_fast(tmp_path, *overrides)
     spy = Spy(model.augmentation)
     model.augmentation = spy
     trainer.fit(model, datamodule=datamodule)

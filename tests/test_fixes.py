@@ -8,12 +8,11 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import compose_config, fast_overrides
+from conftest import build_fast, compose_config
 from genlab.models.gan import GAN
 from genlab.models.regularizers import r1_penalty
 from genlab.nets.layers import MinibatchStd
 from genlab.nets.mlp import MLPDiscriminator
-from genlab.run.build import build
 
 SWITCHES_OFF = {
     "r1_gamma": 0.0,
@@ -51,18 +50,7 @@ def tiny_gan(discriminator: nn.Module | None = None, **switches: object) -> GAN:
 
 
 def fit(tmp_path: Path, *overrides: str) -> tuple[GAN, object]:
-    cfg = compose_config(
-        tmp_path / "run",
-        fast_overrides(
-            [
-                f"paths.root_dir={tmp_path}",
-                "~callbacks.samples",
-                "~callbacks.checkpoint",
-                *overrides,
-            ]
-        ),
-    )
-    datamodule, model, trainer = build(cfg, seed=0)
+    datamodule, model, trainer = build_fast(tmp_path, *overrides)
     trainer.fit(model, datamodule=datamodule)
     return model, trainer
 

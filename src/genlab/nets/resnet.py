@@ -162,6 +162,21 @@ class ResNetGenerator(nn.Module):
         return self.out(self.blocks(h))
 
 
+def _checked_discriminator(
+    data_shape: Sequence[int],
+    widths: Sequence[int] | None,
+    downsamples: int | None,
+    known_sides: Sequence[int | str],
+) -> int:
+    """The image channels of a discriminator trunk (D, critic, encoder) these widths can build
+    at the data's side, or ValueError saying why not."""
+    channels, side = _image_shape(data_shape)
+    if widths is None or downsamples is None:
+        raise ValueError(resnet_unknown_side(side, known_sides))
+    _check(resnet_discriminator_problem(side, widths, downsamples))
+    return channels
+
+
 class ResNetDiscriminator(nn.Module):
     """Image (B, C, S, S) -> one unbounded score per sample, shape (B,): the optimised block,
     down-blocks, ReLU, a sum over the map, linear. With pack=k, one score per k consecutive
@@ -178,10 +193,7 @@ class ResNetDiscriminator(nn.Module):
         minibatch_std: int,
     ) -> None:
         super().__init__()
-        channels, side = _image_shape(data_shape)
-        if widths is None or downsamples is None:
-            raise ValueError(resnet_unknown_side(side, known_sides))
-        _check(resnet_discriminator_problem(side, widths, downsamples))
+        channels = _checked_discriminator(data_shape, widths, downsamples, known_sides)
         if pack < 1:
             raise ValueError(f"pack must be >= 1, got {pack}")
         self.pack = pack
@@ -208,10 +220,7 @@ class ResNetEncoder(nn.Module):
         known_sides: Sequence[int | str],
     ) -> None:
         super().__init__()
-        channels, side = _image_shape(data_shape)
-        if widths is None or downsamples is None:
-            raise ValueError(resnet_unknown_side(side, known_sides))
-        _check(resnet_discriminator_problem(side, widths, downsamples))
+        channels = _checked_discriminator(data_shape, widths, downsamples, known_sides)
         self.trunk = _discriminator_trunk(channels, widths, downsamples)
         self.activation = nn.ReLU()
         self.head = _xavier(nn.Linear(widths[-1], 2 * latent_dim), 1.0)
