@@ -174,7 +174,7 @@ def test_one_sided_label_smoothing_lowers_only_the_real_target() -> None:
     loss, _ = tiny_gan(discriminator=D(), label_smoothing=0.0).discriminator_loss(real, fake)
     expected = -r.log().mean() - (1 - f).log().mean()
     assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
-    with pytest.raises(ValueError, match="label_smoothing needs a loss"):
+    with pytest.raises(ValueError, match="needs a loss with a real-label target"):
         GAN(**{**_gan_args(), "loss": "hinge", "label_smoothing": 0.1})
 
 

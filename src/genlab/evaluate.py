@@ -1,8 +1,9 @@
 """genlab-eval ckpt_path=<run>/checkpoints/last.ckpt [overrides]: metrics of a checkpoint.
 
-Rebuilds the run from its own overrides (`.hydra/overrides.yaml`) plus the ones given here (e.g.
-metrics.num_samples=10000 or metrics=inception), loads the weights with weights_only loading,
-prints the metrics as a table and writes them to `<checkpoint>.metrics.json` beside it.
+Rebuilds the run from the config it recorded (run/recorded_config.py) plus the overrides given
+here (e.g. metrics.num_samples=10000 or metrics=inception; none that change the model), loads the
+weights with weights_only loading, prints the metrics as a table and writes them beside the
+checkpoint with the suffix .metrics.json (checkpoints/last.ckpt -> checkpoints/last.metrics.json).
 """
 
 from __future__ import annotations
@@ -27,9 +28,9 @@ def evaluate_checkpoint(ckpt_path: Path, overrides: list[str]) -> dict[str, Any]
     from hydra.utils import instantiate
 
     from genlab.callbacks.metrics import evaluate
-    from genlab.run.from_checkpoint import load_run, run_config
+    from genlab.run.from_checkpoint import checkpoint_config, load_run
 
-    cfg, iteration = run_config(ckpt_path, overrides)
+    cfg, iteration = checkpoint_config(ckpt_path, overrides, "genlab-eval")
     if cfg.metrics.suite is None:
         raise ConfigError(f"data={cfg.data.name} has no metrics configured; pass metrics=<name>")
     run = load_run(ckpt_path, cfg, iteration)

@@ -78,13 +78,12 @@ def start_run(cfg: DictConfig) -> RunStart | float | None:
     """Everything before training: checks, threads, resume, a rerun sweep job's plan, the seed,
     the run folder and its record. Returns the swept value instead when a sweep job is done."""
     STOP.raise_if_requested()
-    check_config(cfg)
-    num_threads = configure_threads(cfg)
     job = current_job()
     resume: Resume | None = prepare_resume(cfg, job.overrides) if cfg.resume is not None else None
     if resume is not None:
         cfg = resume.cfg
-        check_config(cfg)
+    check_config(cfg)
+    num_threads = configure_threads(cfg)
     run_dir = Path(cfg.paths.output_dir)
     if job.multirun and resume is None:  # a rerun sweep finishes only what is missing
         resolve_seed(cfg, previous_seed(run_dir))

@@ -31,6 +31,10 @@ log = logging.getLogger(__name__)
 class MetricSuite:
     """Base: extract per-sample features, score a full feature set."""
 
+    def check_inputs(self, datamodule: Any) -> None:
+        """Raise ConfigError when the suite cannot score `datamodule`'s data or a file it reads
+        is missing; run before the run's folder exists, and first thing in setup()."""
+
     def setup(self, datamodule: Any, cache_dir: str | Path) -> None:
         """Load or train extractors and compute the real data's statistics, on the CPU, before
         training (a missing evaluator or weights file stops the run here)."""
@@ -59,14 +63,16 @@ class CoverageSuite(MetricSuite):
         self.high_quality_stds = high_quality_stds
         self.num_real_samples = num_real_samples
 
-    def setup(self, datamodule: Any, cache_dir: str | Path) -> None:
-        mixture = datamodule.capability("mixture")
-        if mixture is None:
+    def check_inputs(self, datamodule: Any) -> None:
+        if datamodule.capability("mixture") is None:
             raise ConfigError(
                 f"metrics=coverage needs a 2-D Gaussian mixture (data=ring8 or grid25), not"
                 f" data={datamodule.name}; pick metrics=domain or metrics=inception"
             )
-        self.mixture = mixture
+
+    def setup(self, datamodule: Any, cache_dir: str | Path) -> None:
+        self.check_inputs(datamodule)
+        self.mixture = datamodule.capability("mixture")
         self.real = GaussianStatistics.of(datamodule.reference_batch(self.num_real_samples))
 
     def extract(self, samples: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -184,12 +190,22 @@ class DomainSuite(EvaluatorSuite):
         )
         self.is_splits = is_splits
 
-    def setup(self, datamodule: Any, cache_dir: str | Path) -> None:
-        datamodule.setup()
-        if datamodule.labels is None or datamodule.kind != "images":
+    def check_inputs(self, datamodule: Any) -> None:
+        if datamodule.kind != "images":
             raise ConfigError(
-                f"metrics=domain needs a labelled image data set, not data={self.data}"
+                f"metrics=domain needs a labelled image data set, not data={datamodule.name}"
+                f" ({datamodule.kind}); pick metrics=coverage for 2-D mixtures"
             )
+        datamodule.setup()
+        if datamodule.labels is None:
+            raise ConfigError(
+                f"metrics=domain trains a classifier of the data's labels, and data="
+                f"{datamodule.name} has none (a folder of images has labels when its first-level"
+                " subfolders are classes and data.labels=true); pick metrics=inception"
+            )
+
+    def setup(self, datamodule: Any, cache_dir: str | Path) -> None:
+        self.check_inputs(datamodule)
         images = datamodule.items()
         self._use_evaluator(datamodule.name, datamodule.name, images, datamodule.labels, cache_dir)
         real = images if self.num_real_samples is None else images[: self.num_real_samples]
@@ -268,9 +284,22 @@ class InceptionSuite(MetricSuite):
         self.batch_size = batch_size
         self.manifold = manifold
 
+    def check_inputs(self, datamodule: Any) -> None:
+        from genlab.metrics.inception import load_reference, resolve_weights
+
+        if datamodule.kind != "images":
+            raise ConfigError(
+                f"metrics=inception scores images, not data={datamodule.name}"
+                f" ({datamodule.kind}); pick metrics=coverage for 2-D mixtures"
+            )
+        resolve_weights(self.inception_weights)  # downloads them where there is internet
+        if self.reference_stats is not None:
+            load_reference(self.reference_stats)
+
     def setup(self, datamodule: Any, cache_dir: str | Path) -> None:
         from genlab.metrics.inception import InceptionFeatures, load_reference, resolve_weights
 
+        self.check_inputs(datamodule)
         weights = resolve_weights(self.inception_weights)
         self.net = InceptionFeatures(weights)
         if self.reference_stats is not None:  # computed once by genlab-fid --save-stats
@@ -331,17 +360,30 @@ class StackedDigitsSuite(EvaluatorSuite):
 
     num_modes = 1000
 
-    def setup(self, datamodule: Any, cache_dir: str | Path) -> None:
-        digit_set = datamodule.capability("digit_set")
-        if digit_set is None:
+    def check_inputs(self, datamodule: Any) -> None:
+        if datamodule.capability("digit_set") is None:
             raise ConfigError(
                 f"metrics=stacked_digits / stacked_mnist need stacked digits (data=stacked_digits"
                 f" or data=stacked_mnist), not data={datamodule.name}"
             )
-        digits = digit_set()
-        self._use_evaluator(datamodule.name, digits.name, digits.images, digits.labels, cache_dir)
+
+    def setup(self, datamodule: Any, cache_dir: str | Path) -> None:
+        self.setup_evaluator(datamodule, cache_dir)
         real = datamodule.reference_batch(self.num_real_samples)
         self._use_real(real, f"{self.data}-{datamodule.seed}", cache_dir)
+
+    def setup_evaluator(self, datamodule: Any, cache_dir: str | Path) -> None:
+        """Only the evaluator that reads each channel (cached, or trained and cached, as `setup`
+        does): enough for `read_digits`, not for `score`."""
+        self.check_inputs(datamodule)
+        digit_set = datamodule.capability("digit_set")
+        digits = digit_set()
+        self._use_evaluator(datamodule.name, digits.name, digits.images, digits.labels, cache_dir)
+
+    def read_digits(self, samples: torch.Tensor) -> torch.Tensor:
+        """Each sample's three digits (N, 3) as the evaluator reads them: its counted mode."""
+        mode = self.extract(samples)["mode"]
+        return torch.stack([mode // 100, mode // 10 % 10, mode % 10], dim=1)
 
     @torch.no_grad()
     def extract(self, samples: torch.Tensor) -> dict[str, torch.Tensor]:

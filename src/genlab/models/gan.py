@@ -64,8 +64,8 @@ class GAN(GenerativeModel):
             )
         if label_smoothing and not self.loss.smoothable:
             raise ValueError(
-                f"label_smoothing needs a loss with a real-label target (ns, minimax, lsgan),"
-                f" not loss={loss}"
+                f"model.label_smoothing={label_smoothing} needs a loss with a real-label target"
+                f" (ns, minimax, lsgan), not model.loss={loss}: drop one of them"
             )
         self.generator = generator
         self.discriminator = discriminator

@@ -103,7 +103,10 @@ ADVERSARIAL_LOSSES: dict[str, AdversarialLoss] = {
 def adversarial_loss(name: str) -> AdversarialLoss:
     """Look up a loss by its config name."""
     if name not in ADVERSARIAL_LOSSES:
-        raise ValueError(f"unknown GAN loss {name!r}: use one of {', '.join(ADVERSARIAL_LOSSES)}")
+        raise ValueError(
+            f"model.loss={name!r} is not a GAN loss genlab knows: use one of"
+            f" {', '.join(ADVERSARIAL_LOSSES)}"
+        )
     return ADVERSARIAL_LOSSES[name]
 
 

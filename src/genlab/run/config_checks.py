@@ -269,11 +269,65 @@ def data_problems(cfg: DictConfig) -> list[str]:
     return []
 
 
+def _instantiation_problem(err: Exception, node: str, target: Any) -> str | None:
+    """The message of a constructor's refusal of its config (a ValueError / TypeError / genlab
+    error inside Hydra's wrapper) naming the node, or None for anything else (a bug)."""
+    from hydra.errors import InstantiationException
+
+    from genlab.errors import GenlabError
+
+    cause: BaseException = err
+    while isinstance(cause, InstantiationException) and cause.__cause__ is not None:
+        cause = cause.__cause__
+    if isinstance(cause, GenlabError):
+        return str(cause)
+    if isinstance(cause, (ValueError, TypeError)):
+        return f"{node} ({target}): {cause}"
+    return None
+
+
+def part_problems(cfg: DictConfig) -> list[str]:
+    """What building the run's parts finds, before any run folder exists: the data set missing
+    offline (prepare_data), metrics that cannot score this data or whose files are missing,
+    and switches a model or net refuses in its constructor (e.g. an unknown model.loss). The
+    parts are built and dropped; the global RNG streams do not move."""
+    import copy
+
+    import torch
+    from hydra.utils import instantiate
+
+    cfg = copy.deepcopy(cfg)  # instantiate resolves interpolations in place; the record keeps them
+    problems: list[str] = []
+    try:
+        datamodule = instantiate(cfg.data)
+        datamodule.prepare_data()
+        suite_cfg = OmegaConf.select(cfg, "metrics.suite", default=None)
+        if suite_cfg is not None:
+            instantiate(suite_cfg).check_inputs(datamodule)
+    except Exception as err:
+        problem = _instantiation_problem(err, "data", cfg.data.get("_target_"))
+        if problem is None:
+            raise
+        problems.append(problem)
+    try:
+        with torch.random.fork_rng():
+            instantiate(cfg.model, _convert_="all")
+    except Exception as err:
+        problem = _instantiation_problem(err, "model", cfg.model.get("_target_"))
+        if problem is None:
+            raise
+        problems.append(problem)
+    return problems
+
+
 def check_config(cfg: DictConfig) -> None:
-    """Raise ConfigError listing every problem in the config; the data is looked at only when
-    the config itself is sound (a folder of images may take a while to decode)."""
+    """Raise ConfigError listing every problem in the config. The data is looked at only when
+    the config itself is sound (a folder of images may take a while to decode), and the run's
+    parts are built only when the data is."""
     problems = config_problems(cfg) + net_problems(cfg)
     if not problems:
         problems = data_problems(cfg)
+    if not problems:
+        problems = part_problems(cfg)
     if problems:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))

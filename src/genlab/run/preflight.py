@@ -14,6 +14,7 @@ from omegaconf import DictConfig
 from genlab.errors import GenlabError
 from genlab.run.config_checks import check_config
 from genlab.run.folder_lock import FolderInUseError, FolderLock
+from genlab.run.resume import prepare_resume
 
 
 def writable_folder_problem(folder: str | Path) -> str | None:
@@ -41,7 +42,7 @@ class PreflightChecks(Callback):
         resume = config.get("resume")
         if resume is not None and not Path(resume).is_dir():
             _stop(f"resume={resume}: no such run folder; pass the folder of an earlier run")
-        self._check(config, config.hydra.run.dir)
+        self._check(config, config.hydra.run.dir, resumed=resume is not None)
         holder = FolderLock.holder(config.hydra.run.dir)
         if holder is not None:  # before Hydra writes its record and log lines there
             _stop(str(FolderInUseError(Path(config.hydra.run.dir), holder, "train")))
@@ -51,11 +52,13 @@ class PreflightChecks(Callback):
             _stop("resume= continues one run; it cannot be combined with -m (multirun)")
         self._check(config, config.hydra.sweep.dir)
 
-    def _check(self, config: DictConfig, output_dir: str) -> None:
+    def _check(self, config: DictConfig, output_dir: str, resumed: bool = False) -> None:
         problem = writable_folder_problem(output_dir)
         if problem:
             _stop(f"cannot write the run folder: {problem}; set paths.log_dir to a writable folder")
         try:
+            if resumed:  # the config to check is the one the run recorded
+                config = prepare_resume(config, list(config.hydra.overrides.task)).cfg
             check_config(config)
         except GenlabError as err:
             _stop(str(err))

@@ -9,7 +9,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from genlab.errors import ConfigError
-from genlab.run.config_identity import gained_nested_switches, new_switches
+from genlab.run.recorded_config import RECORDED_CONFIG, recorded_config
 from genlab.run.run_record import SUMMARY_FILE, read_summary
 
 LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"  # in a run folder: what resuming continues
@@ -62,9 +62,8 @@ def load_checkpoint_iteration(path: Path) -> int:
 def prepare_resume(cfg: DictConfig, overrides: list[str]) -> Resume:
     """The config to continue `cfg.resume` with, after checking the folder and the overrides."""
     run_dir = Path(cfg.resume)
-    config_file = run_dir / ".hydra" / "config.yaml"
     checkpoint = run_dir / LAST_CHECKPOINT
-    for needed in (config_file, run_dir / SUMMARY_FILE, checkpoint):
+    for needed in (run_dir / RECORDED_CONFIG, run_dir / SUMMARY_FILE, checkpoint):
         if not needed.is_file():
             raise ConfigError(
                 f"resume={cfg.resume}: {needed} does not exist; resume takes the folder of a run"
@@ -79,16 +78,9 @@ def prepare_resume(cfg: DictConfig, overrides: list[str]) -> Resume:
             f" Allowed: {', '.join(k + '=...' for k in SAFE_KEYS)} (e.g. iterations=N for more)"
         )
     previous = read_summary(run_dir)
-    run_cfg = OmegaConf.load(config_file)
+    run_cfg = recorded_config(run_dir)  # with switches gained since, and the seed it ran with
     with open_dict(run_cfg):
-        # switches genlab gained since the run was saved take their shipped defaults, which keep
-        # the behaviour from before they existed (as for sweep folders: config_identity)
-        for key in new_switches(run_cfg, cfg):
-            run_cfg[key] = cfg[key]
-        for key, value in gained_nested_switches(run_cfg).items():  # e.g. net.activation
-            OmegaConf.update(run_cfg, key, value, force_add=True)
         run_cfg.resume = str(cfg.resume)
-        run_cfg.seed = previous["seed"]  # the seed it ran with, also when it was drawn
         for override in overrides:
             key = _override_key(override)
             if key in SAFE_KEYS:
