@@ -17,7 +17,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from genlab import CONF_DIR
 
@@ -81,6 +81,18 @@ def compose_config(run_dir: Path, overrides: list[str]) -> DictConfig:
         cfg.hydra.job.num = 0
     HydraConfig.instance().set_config(cfg)
     return cfg
+
+
+def write_hydra_record(cfg: DictConfig) -> None:
+    """What Hydra writes into a run folder before the run starts: `.hydra/config.yaml` (the
+    config without Hydra's node, interpolations kept) and `.hydra/overrides.yaml`, so that an
+    in-process run (compose_config) can be resumed."""
+    record = Path(cfg.hydra.runtime.output_dir) / ".hydra"
+    record.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(
+        OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]), record / "config.yaml"
+    )
+    OmegaConf.save(cfg.hydra.overrides.task, record / "overrides.yaml")
 
 
 @pytest.fixture(autouse=True)

@@ -70,6 +70,21 @@ def test_tensor_batches_blocks_and_exact_resume() -> None:
         TensorBatches(data, 64, 1, IterationSchedule(1, 1, []), 0, 1.0, 0.0, True)
 
 
+def test_the_training_loaders_are_resumable_in_lightnings_terms() -> None:
+    """Lightning calls a loader resumable when it has state_dict / load_state_dict (else a
+    mid-epoch resume warns); genlab's hold no state: they continue at the model's iteration."""
+    from lightning.fabric.utilities.types import _Stateful
+
+    from genlab.data.members import MemberBatches
+
+    data = torch.arange(50, dtype=torch.float32).unsqueeze(1)
+    plain = TensorBatches(data, 8, 1, IterationSchedule(10, 1, []), 0, 1.0, 0.0, True)
+    for loader in (plain, MemberBatches([plain, plain])):
+        assert isinstance(loader, _Stateful)
+        assert loader.state_dict() == {}
+        loader.load_state_dict({})
+
+
 def test_iteration_schedule_ends_batches_at_every_cadence() -> None:
     schedule = IterationSchedule(total=23, iterations_per_batch=8, cadences=[5, 10])
     ends, start = [], 0

@@ -1,6 +1,7 @@
 """logger=mlflow and logger=wandb: what their own stores hold after genlab runs (scalars on the
-iteration axis, the chosen settings, final values, pictures, status), resume continuing the
-logger run, and the message when the package is missing."""
+iteration axis, the chosen settings, final values, pictures, status), run names that say what
+the run is, resume continuing the logger run under its name, and the message when the package
+is missing."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 from conftest import FAST, compose_config, final_values, genlab_train_cli
 from genlab.errors import ConfigError
 from genlab.loggers.mlflow_run import metric_key
+from genlab.loggers.run_logger import run_name
 from genlab.run.run_record import read_summary
 
 TINY = [
@@ -23,6 +25,9 @@ TINY = [
     "callbacks.samples.every_n_iterations=50",
     "metrics.every_n_iterations=50",
 ]
+# The name of a TINY run's MLflow / W&B run: its overrides less the console ones (and the folders,
+# loggers and launcher each test adds)
+TINY_NAME = " ".join(o for o in TINY if not o.startswith("trainer.enable_"))
 
 
 def mlflow_client(tmp_path: Path) -> Any:
@@ -33,6 +38,96 @@ def mlflow_client(tmp_path: Path) -> Any:
 
 def steps(client: Any, run_id: str, key: str) -> list[int]:
     return sorted(m.step for m in client.get_metric_history(run_id, key))
+
+
+def run_names(run_dir: Path, wandb_id: str) -> list[str]:
+    """The display names of a W&B run in its offline files (one per start: a resume adds one)."""
+    return [
+        r.run.display_name
+        for run_file in sorted((run_dir / "wandb").glob(f"offline-run-*-{wandb_id}/*.wandb"))
+        for r in wandb_records(run_file)
+        if r.WhichOneof("record_type") == "run"
+    ]
+
+
+def test_mlflow_and_wandb_runs_are_named_by_the_runs_overrides(tmp_path: Path) -> None:
+    """run_name comes from the config (the resolver genlab_run_name): the overrides less
+    folders, loggers and console ones; the folder is a tag / config key beside it."""
+    from genlab.run import resolvers
+    from genlab.run.build import instantiate_loggers
+
+    resolvers.register()  # as importing genlab.train does
+    run_dir = tmp_path / "run"
+    overrides = [
+        f"paths.root_dir={tmp_path}",
+        "logger=[mlflow,wandb]",
+        "hydra/launcher=members",
+        "fix=lsgan",
+        "trainer.enable_progress_bar=false",
+        "seed=1",
+    ]
+    cfg = compose_config(run_dir, overrides)
+    assert cfg.logger.mlflow.run_name == cfg.logger.wandb.run_name == "fix=lsgan seed=1"
+    mlflow_logger, wandb_logger = instantiate_loggers(cfg, purge_step=None)
+    run = mlflow_client(tmp_path).get_run(mlflow_logger.run_id)  # run_id starts the run
+    wandb_logger.experiment.finish()
+    assert run.info.run_name == "fix=lsgan seed=1"
+    assert run.data.tags["genlab.run_dir"] == str(run_dir)
+    assert run_names(run_dir, wandb_logger.version) == ["fix=lsgan seed=1"]
+    [run_file] = (run_dir / "wandb").glob("offline-run-*/*.wandb")
+    config = {
+        item_key(i): json.loads(i.value_json)
+        for r in wandb_records(run_file)
+        if r.WhichOneof("record_type") == "run"
+        for i in r.run.config.update
+    }
+    assert config["genlab/run_dir"] == str(run_dir)
+
+
+def test_the_run_name_rule(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    folder = str(logs / "multirun" / "2026-12-02_10-00-00" / "3")
+    noise = [
+        f"paths.root_dir={tmp_path}",
+        "hydra.sweep.dir=x",
+        "hydra/launcher=members",
+        "logger=[mlflow,wandb]",
+        "logger.mlflow.tracking_uri=http://x",
+        "trainer.enable_progress_bar=false",
+        "trainer.enable_model_summary=false",
+        "~callbacks.progress_bar",
+        "num_threads=2",
+        "iterations_per_batch=5",
+        "sweep_retry_failed=true",
+    ]
+    kept = ["fix=lsgan", "model.lr=0.001", "+callbacks.extra.x=1", "seed=1"]
+    assert run_name([*noise[:3], *kept, *noise[3:]], None, folder, str(logs)) == " ".join(kept)
+    # a run without overrides (a default run): its folder relative to paths.log_dir
+    assert run_name(noise, None, folder, str(logs)) == "multirun/2026-12-02_10-00-00/3"
+    assert run_name([], None, str(tmp_path / "elsewhere"), str(logs)) == str(tmp_path / "elsewhere")
+    # a resumed run keeps its name: the overrides its folder recorded, not the resume command's
+    (tmp_path / "run" / ".hydra").mkdir(parents=True)
+    (tmp_path / "run" / ".hydra" / "overrides.yaml").write_text("- fix=lsgan\n- seed=1\n")
+    resume = [f"resume={tmp_path / 'run'}", "iterations=150"]
+    assert run_name(resume, str(tmp_path / "run"), folder, str(logs)) == "fix=lsgan seed=1"
+
+
+def test_the_run_name_is_a_label_that_does_not_change_the_config_hash(tmp_path: Path) -> None:
+    """Like folders, the name does not count in config_hash: overrides in another order hash
+    alike, and so does a sweep folder recorded when run_name was null (reruns reuse it)."""
+    from genlab.run import resolvers
+    from genlab.run.config_identity import config_hash, differing_keys
+
+    resolvers.register()
+    common = [f"paths.root_dir={tmp_path}", "logger=[mlflow,wandb]"]
+    cfg = compose_config(tmp_path / "run", [*common, "fix=lsgan", "seed=1"])
+    other_order = compose_config(tmp_path / "run", [*common, "seed=1", "fix=lsgan"])
+    assert other_order.logger.mlflow.run_name == "seed=1 fix=lsgan"
+    unnamed = ["logger.mlflow.run_name=null", "logger.wandb.run_name=null"]
+    before = compose_config(tmp_path / "run", [*common, "fix=lsgan", "seed=1", *unnamed])
+    assert config_hash(cfg) == config_hash(other_order) == config_hash(before)
+    assert differing_keys(before, cfg) == []
+    assert config_hash(compose_config(tmp_path / "run", [*common, "fix=lsgan"])) != config_hash(cfg)
 
 
 @pytest.mark.slow
@@ -59,8 +154,9 @@ def test_mlflow_store_holds_a_sweeps_runs_on_the_iteration_axis(tmp_path: Path) 
         assert summary["mlflow_run_id"] == run_id
         run = runs[run_id]
         assert run.info.status == "FINISHED"
-        assert run.info.run_name == str(sweep / job)  # outside paths.log_dir: the whole path
+        assert run.info.run_name == f"{TINY_NAME} seed={summary['seed']}"  # what the job is
         tags = run.data.tags
+        assert tags["genlab.run_dir"] == str(sweep / job)
         assert tags["genlab.status"] == "completed"
         assert tags["genlab.sweep_dir"] == str(sweep)
         params = run.data.params
@@ -81,6 +177,7 @@ def test_mlflow_store_holds_a_sweeps_runs_on_the_iteration_axis(tmp_path: Path) 
         assert sorted(int(p.split("+step+")[1].split("+")[0]) for p in scatters) == [50, 100]
         wandb_id = summary["wandb_run_id"]
         [run_file] = (sweep / job / "wandb").glob(f"offline-run-*-{wandb_id}/run-{wandb_id}.wandb")
+        assert run_names(sweep / job, wandb_id) == [run.info.run_name]
         history = wandb_history(run_file)
         losses = {
             h["trainer/global_step"]: h["train/g_loss"] for h in history if "train/g_loss" in h
@@ -93,7 +190,7 @@ def test_mlflow_store_holds_a_sweeps_runs_on_the_iteration_axis(tmp_path: Path) 
 @pytest.mark.slow
 def test_a_resumed_run_continues_its_mlflow_run(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-    loggers = "logger=[tensorboard,mlflow]"
+    loggers = "logger=[tensorboard,mlflow,wandb]"
     first = genlab_train_cli(tmp_path, *TINY, loggers, f"hydra.run.dir={run_dir}")
     assert first.returncode == 0, first.stderr[-3000:]
     assert f"mlflow:      mlflow ui --backend-store-uri sqlite:///{tmp_path}" in first.stdout
@@ -108,7 +205,10 @@ def test_a_resumed_run_continues_its_mlflow_run(tmp_path: Path) -> None:
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED"
     assert run.data.params["iterations"] == "100" and run.data.tags["resumed/iterations"] == "150"
+    # the name the run started with, not the resume command's (resume=... iterations=150)
+    assert run.info.run_name == TINY_NAME
     summary = read_summary(run_dir)
+    assert run_names(run_dir, summary["wandb_run_id"]) == [TINY_NAME, TINY_NAME]
     assert summary["iterations_done"] == 150
     assert run.data.metrics["train/g_loss"] == pytest.approx(summary["train/g_loss"], rel=1e-6)
     assert (run_dir / "tensorboard").is_dir()  # both loggers at once

@@ -9,13 +9,22 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import FAST, FAST_CONV, compose_config, fast_overrides, genlab_env, genlab_train_cli
+from conftest import (
+    FAST,
+    FAST_CONV,
+    compose_config,
+    fast_overrides,
+    genlab_env,
+    genlab_train_cli,
+    write_hydra_record,
+)
 from genlab.models.gan import GAN
 from genlab.run.run_record import read_summary
 from genlab.train import train
@@ -94,6 +103,31 @@ def test_resume_continues_bit_exactly(tmp_path: Path, model: str, fast: list[str
     # the original Hydra record stays; the resume command is recorded beside it
     assert "iterations=8" in (tmp_path / "split" / ".hydra" / "overrides.yaml").read_text()
     assert list((tmp_path / "split" / ".hydra").glob("resume_*/overrides.yaml"))
+
+
+def test_a_resume_mid_epoch_is_exact_and_lightning_finds_the_loader_resumable(
+    tmp_path: Path,
+) -> None:
+    """Lightning warns about a mid-epoch resume with a loader that is "not resumable" (no
+    state_dict / load_state_dict); genlab's batches are a function of (seed, iteration), so the
+    resumed run equals the uninterrupted one and the warning must not appear."""
+    common = [f"paths.root_dir={tmp_path}", "log_every_n_iterations=5", *FAST]
+    straight = tmp_path / "straight"
+    train(compose_config(straight, [*common, "iterations=15"]))
+    first = compose_config(tmp_path / "split", [*common, "iterations=7"])
+    write_hydra_record(first)
+    train(first)
+    # 15 iterations are one epoch of 3 Lightning batches; the checkpoint at iteration 7 is at
+    # optimizer step 14, mid-epoch for Lightning (14 % 3 != 0): where it would warn
+    cfg = compose_config(tmp_path / "split", [f"resume={tmp_path / 'split'}", "iterations=15"])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        train(cfg)
+    assert not [w for w in caught if "not resumable" in str(w.message)]
+    resumed = read_summary(tmp_path / "split")
+    assert resumed["iterations_done"] == 15 and resumed["resumed_at"][0]["iteration"] == 7
+    assert train_values(resumed) and train_values(resumed) == train_values(read_summary(straight))
+    assert_same_weights(final_state(straight), final_state(tmp_path / "split"))
 
 
 def test_resume_refuses_overrides_that_change_the_run(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import lightning as L
 import torch
@@ -25,6 +26,13 @@ class MemberBatches:
         for blocks in zip(*self.members, strict=True):
             stacked = torch.stack(blocks, dim=2)  # (count, per iteration, K, B, ...)
             yield stacked.flatten(2, 3)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Nothing, as for each member's TensorBatches: Lightning's resumable-loader interface."""
+        return {}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Nothing to restore: each member continues at its model's completed iterations."""
 
 
 class MemberDataModule(L.LightningDataModule):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -123,3 +124,13 @@ class TensorBatches:
         while (count := self.schedule.batch_length(iteration)) > 0:
             yield self.block(iteration, count)
             iteration += count
+
+    # Lightning's resumable-loader interface (its mid-epoch resume warns about a loader without
+    # it). The position is not the loader's to keep: every new iterator starts at start(), the
+    # model's completed iterations, which the checkpoint restores; so there is nothing to save.
+    def state_dict(self) -> dict[str, Any]:
+        """Nothing: where the batches continue is the model's iteration counter (see above)."""
+        return {}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Nothing to restore (see state_dict)."""

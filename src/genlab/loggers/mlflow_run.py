@@ -34,11 +34,13 @@ def local_store(store_dir: str) -> tuple[str, str]:
 
 
 class MLflowRunLogger(RunLogger, MLFlowLogger):
-    """Lightning's MLFlowLogger for one genlab run: scalars on the iteration axis, the chosen
-    settings as params, the resolved config and summary.json as artifacts, sample pictures as
-    MLflow's stepped images, genlab's status as the run's status and tag `genlab.status`. A
-    resumed genlab run continues its MLflow run (the id is kept in the run folder); a run
-    started again from scratch in a used folder (a sweep's retried job) starts a new one."""
+    """Lightning's MLFlowLogger for one genlab run: named `run_name` (the config says what
+    the run is: genlab.loggers.run_logger.run_name), its folder as tag `genlab.run_dir`,
+    scalars on the iteration axis, the chosen settings as params, the resolved config and
+    summary.json as artifacts, sample pictures as MLflow's stepped images, genlab's status as
+    the run's status and tag `genlab.status`. A resumed genlab run continues its MLflow run (the
+    id is kept in the run folder); a run started again from scratch in a used folder (a sweep's
+    retried job) starts a new one."""
 
     def __init__(
         self,
@@ -66,6 +68,7 @@ class MLflowRunLogger(RunLogger, MLFlowLogger):
             tags["genlab.sweep_dir"] = str(self.run_dir.absolute().parent)
         super().__init__(
             experiment_name=experiment_name,
+            # null (and configs recorded before run_name said what the run is): its folder
             run_name=run_name or run_label(self.run_dir, log_dir),
             tracking_uri=tracking_uri,
             tags=tags,

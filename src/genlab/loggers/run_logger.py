@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,9 +49,48 @@ def record_run_id(run_dir: str | Path, name: str, run_id: str) -> None:
     path.write_text(run_id + "\n")
 
 
-def run_label(run_dir: Path, log_dir: str) -> str:
+def run_label(run_dir: str | Path, log_dir: str) -> str:
     """The run folder relative to paths.log_dir (e.g. multirun/2026-12-02_10-00-00/3)."""
     try:
-        return str(run_dir.absolute().relative_to(Path(log_dir).absolute()))
+        return str(Path(run_dir).absolute().relative_to(Path(log_dir).absolute()))
     except ValueError:
         return str(run_dir)
+
+
+# Overrides that say where a run writes and logs, how loudly, in which process or how fast,
+# never what it trains or measures: left out of its logger run name (run_name). A key is left
+# out when it is one of these or lies under one (`paths.root_dir`, `hydra/launcher`).
+NOT_IN_RUN_NAME = (
+    "paths",
+    "hydra",
+    "logger",
+    "resume",
+    "sweep_retry_failed",
+    "preemption_signal",
+    "num_threads",
+    "iterations_per_batch",
+    "trainer.enable_progress_bar",
+    "trainer.enable_model_summary",
+    "callbacks.progress_bar",
+)
+# Where Hydra records a run's own command-line overrides (kept as they were by a resume).
+RECORDED_OVERRIDES = Path(".hydra") / "overrides.yaml"
+
+
+def _in_run_name(override: str) -> bool:
+    key = override.split("=", 1)[0].lstrip("+~")
+    return not any(key == k or key.startswith((f"{k}.", f"{k}/")) for k in NOT_IN_RUN_NAME)
+
+
+def run_name(overrides: Sequence[str], resume: str | None, run_dir: str, log_dir: str) -> str:
+    """What the run is, as its MLflow / W&B run name (the resolver genlab_run_name): its
+    command-line overrides less NOT_IN_RUN_NAME, joined by spaces (`fix=lsgan seed=1`), or for
+    a run without any its folder (run_label). A resumed run keeps the name it started with: the
+    overrides its folder recorded."""
+    if resume is not None:
+        from omegaconf import OmegaConf
+
+        recorded = Path(resume) / RECORDED_OVERRIDES
+        overrides = list(OmegaConf.load(recorded)) if recorded.is_file() else []
+    kept = [str(o) for o in overrides if _in_run_name(str(o))]
+    return " ".join(kept) or run_label(run_dir, log_dir)

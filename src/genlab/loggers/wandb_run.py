@@ -19,12 +19,13 @@ EXIT_CODES = {"completed": 0, "diverged": 1, "failed": 1, "interrupted": 130, "r
 
 
 class WandbRunLogger(RunLogger, WandbLogger):
-    """Lightning's WandbLogger for one genlab run: its files under the run folder (`wandb/`),
-    scalars against `trainer/global_step` (= genlab's iteration), the chosen settings as the
-    W&B config, sample pictures as W&B images, the status in the summary (`genlab/status`); a
-    sweep's jobs share a W&B group named after the sweep folder. A resumed genlab run continues
-    its W&B run id; the W&B run is finished when the genlab run ends (a sweep's worker process
-    then starts the next job's run afresh)."""
+    """Lightning's WandbLogger for one genlab run: named `run_name` (the config says what the
+    run is: genlab.loggers.run_logger.run_name), its files under the run folder (`wandb/`), the
+    folder as config key `genlab/run_dir`, scalars against `trainer/global_step` (= genlab's
+    iteration), the chosen settings as the W&B config, sample pictures as W&B images, the
+    status in the summary (`genlab/status`); a sweep's jobs share a W&B group named after the
+    sweep folder. A resumed genlab run continues its W&B run id; the W&B run is finished when
+    the genlab run ends (a sweep's worker process then starts the next job's run afresh)."""
 
     def __init__(
         self,
@@ -44,6 +45,7 @@ class WandbRunLogger(RunLogger, WandbLogger):
         job = current_job()
         group = self.run_dir.absolute().parent.name if job.multirun else None
         super().__init__(
+            # null (and configs recorded before run_name said what the run is): its folder
             name=run_name or run_label(self.run_dir, log_dir),
             save_dir=str(self.run_dir),
             id=run_id,
@@ -53,6 +55,7 @@ class WandbRunLogger(RunLogger, WandbLogger):
             mode=mode,  # passed to wandb.init (Lightning's offline= would set WANDB_MODE for
             # the whole process, and a sweep worker's later jobs with it)
             settings=dict(settings or {}),  # a plain dict: wandb ignores a DictConfig
+            config={"genlab/run_dir": str(self.run_dir.absolute())},
         )
         self._wandb_init.pop("anonymous", None)  # wandb warns about the key even when None
         self.mode = mode

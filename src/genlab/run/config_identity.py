@@ -11,6 +11,9 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 # Keys that say where or how a run is carried out, not what it trains: two runs that differ only
 # in these hash alike (a sweep rerun with sweep_retry_failed=true reuses its job folders).
 WHERE_AND_HOW = ("resume", "sweep_retry_failed")
+# ... and the key of a logger's node that only names the run in the logger's UI (its overrides
+# in their order; null in runs recorded before it said what the run is)
+LOGGER_LABEL = "run_name"
 
 # Keys inside a net group that genlab gained after runs were saved, with the value that keeps
 # the behaviour from before they existed, by the generator's target. A saved config of such nets
@@ -50,15 +53,18 @@ def run_config(cfg: DictConfig) -> DictConfig:
 
 
 def what_runs(cfg: DictConfig) -> DictConfig:
-    """The resolved config with folders (paths.*, and whatever is built from them) and
-    WHERE_AND_HOW replaced by placeholders before resolving, so two runs of one experiment in
-    different folders hash alike."""
+    """The resolved config with folders (paths.*, and whatever is built from them),
+    WHERE_AND_HOW and the loggers' run names replaced by placeholders before resolving, so two
+    runs of one experiment in different folders hash alike."""
     placeholder = OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"])
     with open_dict(placeholder):
         for key in placeholder.get("paths") or {}:
             placeholder.paths[key] = f"<paths.{key}>"
         for key in WHERE_AND_HOW:
             placeholder[key] = None
+        for node in (placeholder.get("logger") or {}).values():
+            if isinstance(node, DictConfig) and LOGGER_LABEL in node:
+                node[LOGGER_LABEL] = None
     return run_config(placeholder)
 
 
@@ -135,13 +141,18 @@ def config_hash_without(cfg: DictConfig, keys: list[str]) -> str:
 
 def differing_keys(previous: DictConfig, current: DictConfig) -> list[str]:
     """The dotted keys whose resolved values differ between a folder's resolved_config.yaml
-    (`previous`) and the config of a run about to use that folder (`current`), sorted; folders
-    and WHERE_AND_HOW do not count."""
+    (`previous`) and the config of a run about to use that folder (`current`), sorted; folders,
+    WHERE_AND_HOW and the loggers' run names do not count."""
     ignored = ("paths.", *WHERE_AND_HOW)
 
     def flat(cfg: DictConfig) -> dict[str, Any]:
         items = _flat(OmegaConf.to_container(run_config(cfg)))
-        return {k: v for k, v in items.items() if not k.startswith(ignored)}
+        return {
+            k: v
+            for k, v in items.items()
+            if not k.startswith(ignored)
+            and not (k.startswith("logger.") and k.endswith(f".{LOGGER_LABEL}"))
+        }
 
     flat_a, flat_b = flat(previous), flat(current)
     return sorted(

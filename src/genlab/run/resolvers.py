@@ -7,6 +7,8 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from genlab.loggers.run_logger import run_name
+
 
 def register() -> None:
     """Register genlab's resolvers (idempotent)."""
@@ -17,6 +19,8 @@ def register() -> None:
         replace=True,
     )
     OmegaConf.register_new_resolver("genlab_hydra_subdir", hydra_subdir, replace=True)
+    # a run's name in MLflow / W&B (conf/logger/mlflow.yaml, wandb.yaml: logger.*.run_name)
+    OmegaConf.register_new_resolver("genlab_run_name", run_name, replace=True)
     # a sweep job's INFO lines go to its log file; the console gets one line per job
     OmegaConf.register_new_resolver(
         "genlab_console_level",
