@@ -17,8 +17,15 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@
 
+# The recipe exits with genlab-train's status (make reports a failure as its own 2); its last line
+# says where the commands are: make does not activate the venv, so a bare genlab-train afterwards
+# is "command not found"
+TRAIN_HINT := the genlab commands are in $(VENV)/bin, not on PATH: run "source $(VENV)/bin/activate", \
+then genlab-train --help (or call $(VENV)/bin/genlab-train directly)
 train: $(VENV)/.installed
-	$(VENV)/bin/genlab-train $(ARGS)
+	@printf '%s\n' '$(subst ','\'',$(VENV)/bin/genlab-train $(ARGS))'; \
+	$(VENV)/bin/genlab-train $(ARGS); status=$$?; \
+	printf '%s\n' '$(subst ','\'',$(TRAIN_HINT))'; exit $$status
 
 test: $(VENV)/.installed
 	$(PY) -m ruff check $(LINT_PATHS)
