@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import lightning as L
@@ -76,7 +76,7 @@ class RunSummary(L.Callback):
     def on_train_start(self, trainer: L.Trainer, pl_module: Any) -> None:
         self._train_clock = (time.perf_counter(), pl_module.iteration)
         # millisecond stamp: genlab's benchmark measures start-up to the first iteration with it
-        stamp = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+        stamp = datetime.now(UTC).isoformat(timespec="milliseconds")
         self._timing = {"train_started_at": stamp}
         if trainer.is_global_zero:  # a resumed run's MLflow / W&B run gets them again (same values)
             for logger in self._run_loggers(trainer):
