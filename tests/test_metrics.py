@@ -321,6 +321,7 @@ def test_stacked_digits_suite_counts_hand_made_triples(evaluator_cache: Path) ->
     samples = torch.stack(
         [torch.cat([digits.images[first_of[c]] for c in triple]) for triple in triples]
     ).repeat(30, 1, 1, 1)
+    assert suite.read_digits(samples[:10]).tolist() == [list(t) for t in triples]  # captions
     scores = suite.score(suite.extract(samples))
     assert scores["stacked_modes"] == 10.0
     assert scores["stacked_kl"] == pytest.approx(math.log(100))

@@ -1,10 +1,14 @@
 """genlab-sample: generating from a trained run's checkpoint (grids, samples, singles, latent walks,
-VAE reconstructions, 2-D scatters), seeded, with clear errors for bad input."""
+VAE reconstructions, 2-D scatters), seeded, with clear errors for bad input; and the pictures of
+stacked digits (each sample's three digits side by side, the evaluator's reading under it) that
+genlab-sample and the run's SampleLogger draw."""
 
 from __future__ import annotations
 
+import io
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -129,6 +133,7 @@ def test_samples_go_into_the_run_folder_by_default(runs: dict[str, Path]) -> Non
         (["n=0"], "n=0, nrow=8: both must be at least 1"),
         (["n=ten"], "n=ten: needs a whole number"),
         (["walk=1"], "a walk needs at least 2 frames"),
+        (["min_image_side=0"], "min_image_side=0: needs a whole number >= 1, or null"),
         (["model.nope=1"], "nope"),
     ],
 )
@@ -151,7 +156,7 @@ def test_a_missing_or_foreign_checkpoint_exits_2(
 ) -> None:
     with pytest.raises(SystemExit) as missing:
         sample([f"ckpt_path={tmp_path / 'none' / 'checkpoints' / 'last.ckpt'}"])
-    assert missing.value.code == 2 and "needs a checkpoint inside a genlab run folder" in (
+    assert missing.value.code == 2 and "no such file; pass a checkpoint of a genlab run" in (
         capsys.readouterr().err
     )
     foreign = tmp_path / "gan_run"
@@ -172,3 +177,189 @@ def test_slerp_keeps_the_ends_and_walks_on_the_sphere() -> None:
     middle = unit[:, 3]  # halfway: equally far from both ends' directions
     u0, u1 = z0 / z0.norm(dim=1, keepdim=True), z1 / z1.norm(dim=1, keepdim=True)
     assert torch.allclose((middle * u0).sum(1), (middle * u1).sum(1), atol=1e-5)
+
+
+# --- stacked digits drawn for people (callbacks/digit_triples.py) -------------------------------
+
+
+class FixedSamples:
+    """A model that samples `images` whatever the noise: what a picture shows is known."""
+
+    iteration = 7
+
+    def __init__(self, images: torch.Tensor) -> None:
+        self.images = images
+
+    def eval_noise(self, n: int) -> torch.Tensor:
+        return torch.zeros(n, 4)
+
+    def sample(self, n: int, z: torch.Tensor) -> torch.Tensor:
+        return self.images[:n]
+
+
+def picture_of(tmp_path: Path, images: torch.Tensor, datamodule: object, callbacks: list) -> bytes:
+    """samples.png as the run's SampleLogger writes it (64-pixel rule) at the end of training."""
+    from genlab.callbacks.samples import SampleLogger
+
+    logger = SampleLogger(5, len(images), 100, 64, str(tmp_path))
+    trainer = SimpleNamespace(
+        is_global_zero=True,
+        fast_dev_run=False,
+        loggers=[],
+        callbacks=callbacks,
+        datamodule=datamodule,
+    )
+    logger.on_train_end(trainer, FixedSamples(images))  # type: ignore[arg-type]
+    return (tmp_path / "samples.png").read_bytes()
+
+
+def runs_of(mask: np.ndarray) -> list[tuple[int, int]]:
+    """[start, stop) of each run of True in a 1-D mask."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
+
+
+def test_a_stacked_sample_is_drawn_as_its_three_channels_side_by_side_in_grey() -> None:
+    from genlab.callbacks.samples import images_picture
+
+    levels = torch.linspace(-0.9, 0.9, 16).reshape(4, 4)  # never white: the paper around them
+    patterns = [levels, levels.T, levels.flip(0)]  # three distinct known channels
+    samples = torch.stack([torch.stack(patterns), -torch.stack(patterns)])  # (2, 3, 4, 4)
+    picture = images_picture(samples, min_side=8, nrow=2, stacked=True).numpy()
+    assert picture.dtype == np.uint8 and (picture[0] == picture[1]).all()  # grey: R = G = B
+    assert (picture[0] == picture[2]).all()
+    grey = picture[0].astype(np.int16)
+    rows, columns = runs_of((grey != 255).any(axis=1)), runs_of((grey != 255).any(axis=0))
+    assert [b - a for a, b in rows] == [8]  # one row of digits, each enlarged 2x to 8 pixels
+    assert [b - a for a, b in columns] == [8] * 6  # 2 samples x 3 digits, left to right
+    top, bottom = rows[0]
+    for panel, (left, right) in enumerate(columns):
+        index, channel = divmod(panel, 3)
+        expected = samples[index, channel].repeat_interleave(2, 0).repeat_interleave(2, 1)
+        expected = ((expected + 1) / 2 * 255 + 0.5).floor().numpy()
+        assert np.abs(grey[top:bottom, left:right] - expected).max() <= 1, (index, channel)
+    inside, between = columns[1][0] - columns[0][1], columns[3][0] - columns[2][1]
+    assert 0 < inside < between  # a sample's three digits close together, samples apart
+
+
+def test_the_evaluators_reading_is_written_under_each_stacked_sample() -> None:
+    from genlab.callbacks.digit_triples import readings
+    from genlab.callbacks.samples import images_picture
+
+    class Reader:
+        def __init__(self, digits: list[list[int]]) -> None:
+            self.digits = torch.tensor(digits)
+
+        def read_digits(self, samples: torch.Tensor) -> torch.Tensor:
+            return self.digits[: len(samples)]
+
+    assert readings(torch.tensor([[3, 7, 1], [0, 0, 9]])) == ["3-7-1", "0-0-9"]
+    samples = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    plain = images_picture(samples, 64, nrow=2, stacked=True).numpy()[0]
+    read = images_picture(samples, 64, nrow=2, stacked=True, reader=Reader([[3, 7, 1], [0, 5, 9]]))
+    read = read.numpy()[0]
+    other = images_picture(samples, 64, nrow=2, stacked=True, reader=Reader([[8, 8, 8], [2, 2, 2]]))
+    other = other.numpy()[0]
+    assert read.shape[1] == plain.shape[1] and read.shape[0] > plain.shape[0] + 12
+    digits_bottom = runs_of((plain != 255).any(axis=1))[0][1]
+    assert (read[:digits_bottom] == plain[:digits_bottom]).all()  # the digits as without it
+    strip, plain_strip = read[digits_bottom:], plain[digits_bottom:]
+    assert (plain_strip == 255).all() and (strip < 128).sum() > 50  # dark text under the digits
+    cells = runs_of((plain != 255).any(axis=0))
+    for index in range(2):
+        left, right = cells[3 * index][0], cells[3 * index + 2][1]
+        ink = np.flatnonzero((strip < 128).any(axis=0) & (np.arange(strip.shape[1]) >= left))
+        ink = ink[ink < right]
+        assert len(ink) > 10  # each sample has its caption, centred under its three digits
+        assert abs((ink.min() + ink.max()) / 2 - (left + right) / 2) <= 2
+    assert not (other[digits_bottom:] == strip).all()  # the caption is the reading given
+
+
+def test_pictures_of_other_images_are_unchanged(tmp_path: Path) -> None:
+    import hashlib
+
+    from genlab.callbacks.samples import EncodedPicture, image_grid
+    from genlab.data.images import DigitsDataModule
+
+    images = torch.sin(torch.arange(12 * 64, dtype=torch.float32).reshape(12, 1, 8, 8) * 0.37)
+    digits = DigitsDataModule("digits", 0, 64, 0, [1, 8, 8], True)
+    png = picture_of(tmp_path, images, digits, [])
+    assert png == EncodedPicture.encode(image_grid(images, 64)).png
+    pixels = np.asarray(Image.open(io.BytesIO(png)))
+    assert pixels.shape == (134, 530, 3)  # the digest: of these pixels as drawn before stacking
+    digest = "73583b5a136c694de05c8514fa63c21dccf3fbcb1afa036260bee64efc28ebce"
+    assert hashlib.sha256(pixels.tobytes()).hexdigest() == digest
+
+
+def test_the_runs_stacked_pictures_carry_its_metrics_evaluators_reading(
+    tmp_path: Path, evaluator_cache: Path
+) -> None:
+    from genlab.callbacks.members import MemberRun, MemberTrainer
+    from genlab.callbacks.metrics import MetricsCallback
+    from genlab.callbacks.samples import EncodedPicture, SampleLogger, images_picture
+    from genlab.data.images import StackedDigitsDataModule
+    from genlab.metrics.manifold import ManifoldSettings
+    from genlab.metrics.suites import StackedDigitsSuite
+
+    data = StackedDigitsDataModule("stacked_digits", 200, 0, 64, 0, [3, 8, 8], True)
+    images = data.reference_batch(6)
+    suite = StackedDigitsSuite(30, 64, 1e-3, 50, 100, ManifoldSettings(3, 5, 50))
+    suite.setup_evaluator(data, evaluator_cache)  # a quick evaluator: only its reading matters
+    metrics = MetricsCallback(suite, 5, 50, 50)
+    read = picture_of(tmp_path / "read", images, data, [metrics])
+    expected = images_picture(images, 64, stacked=True, reader=suite)
+    assert read == EncodedPicture.encode(expected).png
+    plain = picture_of(tmp_path / "plain", images, data, [])  # metrics=none: digits, no caption
+    assert plain == EncodedPicture.encode(images_picture(images, 64, stacked=True)).png
+    assert Image.open(io.BytesIO(read)).height > Image.open(io.BytesIO(plain)).height
+    # a member of a batched run sees its own callbacks, so its picture is its plain run's
+    logger = SampleLogger(5, 6, 100, 64, str(tmp_path / "member"))
+    member = MemberRun(0, FixedSamples(images), data, [metrics, logger], [])  # type: ignore[arg-type]
+    batched = SimpleNamespace(is_global_zero=True, fast_dev_run=False, callbacks=[])
+    logger.on_train_end(MemberTrainer(batched, member), member.model)  # type: ignore[arg-type]
+    assert (tmp_path / "member" / "samples.png").read_bytes() == read
+
+
+def test_genlab_sample_draws_stacked_digits_with_the_runs_evaluator_reading(
+    tmp_path: Path, evaluator_cache: Path
+) -> None:
+    from omegaconf import OmegaConf
+
+    from genlab import CONF_DIR
+    from genlab.callbacks.samples import EncodedPicture, images_picture
+    from genlab.data.images import StackedDigitsDataModule
+    from genlab.metrics.manifold import ManifoldSettings
+    from genlab.metrics.suites import StackedDigitsSuite
+
+    folder = tmp_path / "run"
+    result = genlab_train_cli(
+        tmp_path,
+        "data=stacked_digits",
+        "data.num_samples=200",
+        "evaluator.train_steps=30",  # a quick evaluator: only where its reading goes matters
+        "metrics.num_samples=50",
+        "metrics.suite.num_real_samples=50",
+        "manifold_metrics.num_samples=50",
+        f"paths.cache_dir={evaluator_cache}",
+        *FAST_CONV,
+        *[o for o in TINY if o != "metrics=none"],
+        f"hydra.run.dir={folder}",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    ckpt = f"ckpt_path={folder / 'checkpoints' / 'last.ckpt'}"
+    read = sample([ckpt, "n=6", "nrow=3", f"out={tmp_path / 'read'}"])
+    plain = sample([ckpt, "n=6", "nrow=3", "metrics=none", f"out={tmp_path / 'plain'}"])
+    samples = torch.from_numpy(np.load(read["samples"]))
+    assert samples.shape == (6, 3, 8, 8)
+    # the reading of the run's evaluator: the one its metrics trained into the cache
+    evaluator = OmegaConf.load(CONF_DIR / "train.yaml").evaluator
+    suite = StackedDigitsSuite(
+        30, evaluator.batch_size, evaluator.lr, 50, 100, ManifoldSettings(3, 5, 50)
+    )
+    suite.setup_evaluator(
+        StackedDigitsDataModule("stacked_digits", 200, 0, 64, 0, [3, 8, 8], True), evaluator_cache
+    )
+    expected = images_picture(samples, 64, nrow=3, stacked=True, reader=suite)
+    assert read["grid"].read_bytes() == EncodedPicture.encode(expected).png
+    unread = images_picture(samples, 64, nrow=3, stacked=True)
+    assert plain["grid"].read_bytes() == EncodedPicture.encode(unread).png

@@ -1,14 +1,16 @@
 """genlab-sample ckpt_path=<run>/checkpoints/last.ckpt [n=64] [seed=0] [out=...] [...]: generate
 from a trained run's checkpoint.
 
-The run is rebuilt from its own config like genlab-eval (weights-only loading; the EMA generator
-where the run has one, as in its own pictures). Options and their defaults: conf/sample.yaml;
-any other key=value overrides the run's config (trainer.accelerator=cpu keeps it off the GPU).
+The run is rebuilt from the config it recorded, like genlab-eval (run/recorded_config.py;
+weights-only loading; the EMA generator where the run has one, as in its own pictures). Options
+and their defaults: conf/sample.yaml; any other key=value overrides the run's config
+(trainer.accelerator=cpu keeps it off the GPU), except keys that change the model.
 Writes into `out`:
 
 - `samples.npy`: the n samples, float32, in the data's model space ([-1, 1] for images);
-- `grid.png` (images: the run's enlargement rule) or `scatter.png` (2-D data: the points over
-  the real mixture, as the run draws them);
+- `grid.png` (images: the run's enlargement rule; stacked digits: each sample's three digits side
+  by side in grey, the reading of the run's digits evaluator under it) or `scatter.png` (2-D
+  data: the points over the real mixture, as the run draws them);
 - with singles=true, `images/00000.png` ...; with walk=K, `walk.png`: walk_rows walks of K frames
   along great circles between seeded latents (spherical interpolation, for Gaussian latents);
 - for a VAE on images, `reconstructions.png`: real images each beside its reconstruction.
@@ -54,6 +56,9 @@ def parse_arguments(argv: list[str]) -> tuple[Path, Any, list[str]]:
             f"walk={options.walk}, walk_rows={options.walk_rows}: a walk needs at least 2 frames"
             " (0: none) and at least 1 row"
         )
+    side = options.min_image_side
+    if side is not None and (not isinstance(side, int) or isinstance(side, bool) or side < 1):
+        raise ConfigError(f"min_image_side={side}: needs a whole number >= 1, or null")
     if options.reconstructions < 0:
         raise ConfigError(f"reconstructions={options.reconstructions}: must be >= 0")
     return Path(ckpt[0]), options, overrides
@@ -85,7 +90,7 @@ def generate(ckpt_path: Path, options: Any, overrides: list[str]) -> dict[str, P
     import torch
     from omegaconf import OmegaConf
 
-    from genlab.callbacks.samples import EncodedPicture, ScatterCanvas, enlarged, image_grid
+    from genlab.callbacks.samples import EncodedPicture, ScatterCanvas, enlarged, images_picture
     from genlab.run.from_checkpoint import rebuild
 
     run = rebuild(ckpt_path, overrides)
@@ -96,7 +101,10 @@ def generate(ckpt_path: Path, options: Any, overrides: list[str]) -> dict[str, P
     out = Path(options.out) if options.out else None
     out = out or run.run_dir / "samples" / f"{ckpt_path.stem}_seed{options.seed}"
     out.mkdir(parents=True, exist_ok=True)
-    min_side = int(OmegaConf.select(run.cfg, "callbacks.samples.min_image_side", default=64))
+    min_side = options.min_image_side
+    if min_side is None:  # as the run's pictures; 1: as generated, when the run drew none
+        min_side = OmegaConf.select(run.cfg, "callbacks.samples.min_image_side", default=None) or 1
+    min_side = int(min_side)
     generator = torch.Generator().manual_seed(int(options.seed))
     z = torch.randn(options.n, model.latent_dim, generator=generator)
     samples = model.sample(options.n, z).float().cpu()
@@ -111,7 +119,15 @@ def generate(ckpt_path: Path, options: Any, overrides: list[str]) -> dict[str, P
         canvas = ScatterCanvas(datamodule.reference_batch(max(options.n, 2000)))
         picture("scatter", canvas.render(samples, f"{options.n} samples, seed {options.seed}"))
         return written
-    picture("grid", image_grid(samples, min_side, nrow=int(options.nrow)))
+    from genlab.callbacks.digit_triples import is_stacked
+
+    stacked = is_stacked(datamodule)
+    reader = digit_reader(run.cfg, datamodule) if stacked else None
+
+    def draw(images: Any, nrow: int) -> Any:  # the run's picture of images (stacked: readable)
+        return images_picture(images, min_side, nrow=nrow, stacked=stacked, reader=reader)
+
+    picture("grid", draw(samples, int(options.nrow)))
     if options.singles:
         folder = out / "images"
         folder.mkdir(exist_ok=True)
@@ -125,15 +141,31 @@ def generate(ckpt_path: Path, options: Any, overrides: list[str]) -> dict[str, P
         ends = torch.randn(2, options.walk_rows, model.latent_dim, generator=generator)
         path = slerp(ends[0], ends[1], int(options.walk)).flatten(0, 1)
         frames = model.sample(path.shape[0], path).float().cpu()
-        picture("walk", image_grid(frames, min_side, nrow=int(options.walk)))
+        picture("walk", draw(frames, int(options.walk)))
     if options.reconstructions and hasattr(model, "reconstruct"):
         real = datamodule.reference_batch(int(options.reconstructions))
         with torch.no_grad():
             rebuilt = model.reconstruct(real).float().cpu()
         pairs = torch.stack([real, rebuilt], dim=1).flatten(0, 1)  # original, reconstruction
         per_row = 2 * max(1, options.nrow // 2)  # whole pairs per row, as the run's pictures
-        picture("reconstructions", image_grid(pairs, min_side, nrow=per_row))
+        picture("reconstructions", draw(pairs, per_row))
     return written
+
+
+def digit_reader(cfg: Any, datamodule: Any) -> Any:
+    """The run's stacked-digits metrics suite with its evaluator (from the cache under
+    paths.cache_dir, trained and cached when missing, as the suite's setup does), which reads
+    each sample's three digits for the pictures; None when the run's metrics do not read digits
+    (metrics=none: add metrics=stacked_digits or stacked_mnist to get the readings)."""
+    from hydra.utils import instantiate
+
+    from genlab.metrics.suites import StackedDigitsSuite
+
+    suite = instantiate(cfg.metrics.suite) if cfg.metrics.suite is not None else None
+    if not isinstance(suite, StackedDigitsSuite):
+        return None
+    suite.setup_evaluator(datamodule, cfg.paths.cache_dir)
+    return suite
 
 
 def run(argv: list[str]) -> dict[str, Path]:

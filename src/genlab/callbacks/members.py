@@ -69,6 +69,10 @@ class MemberTrainer:
         return self._member.loggers[0] if self._member.loggers else None
 
     @property
+    def callbacks(self) -> list[L.Callback]:
+        return self._member.callbacks
+
+    @property
     def datamodule(self) -> Any:
         return self._member.datamodule
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import lightning as L
 import numpy as np
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 
+from genlab.callbacks.digit_triples import is_stacked, readings, triples_grid
 from genlab.callbacks.iteration import IterationCallback
 from genlab.loggers.run_logger import RunLogger
 from genlab.models.base import GenerativeModel
@@ -60,6 +61,30 @@ def image_grid(images: torch.Tensor, min_side: int, nrow: int = 8) -> torch.Tens
     from torchvision.utils import make_grid
 
     return make_grid(enlarged(images, min_side), nrow=nrow, normalize=True, value_range=(-1, 1))
+
+
+class DigitReader(Protocol):
+    """What reads stacked samples' digits (the stacked-digits metrics suite)."""
+
+    def read_digits(self, samples: torch.Tensor) -> torch.Tensor:
+        """(N, 3) digits of samples (N, 3, S, S)."""
+        ...
+
+
+def images_picture(
+    images: torch.Tensor,
+    min_side: int,
+    nrow: int = 8,
+    stacked: bool = False,
+    reader: DigitReader | None = None,
+) -> torch.Tensor:
+    """The picture genlab draws of images in [-1, 1]: `image_grid`, or for stacked digits each
+    sample's three digits side by side with `reader`'s reading ("3-7-1") under it where there is
+    a reader (genlab.callbacks.digit_triples)."""
+    if not stacked:
+        return image_grid(images, min_side, nrow=nrow)
+    captions = readings(reader.read_digits(images)) if reader is not None else None
+    return triples_grid(enlarged(images, min_side), nrow=nrow, captions=captions)
 
 
 def enlarged(images: torch.Tensor, min_side: int) -> torch.Tensor:
@@ -116,7 +141,8 @@ class RenderedSamples:
 class SampleLogger(IterationCallback):
     """Logs samples from the fixed evaluation noise to TensorBoard and genlab's MLflow / W&B
     loggers; for 2-D data a scatter over the real mixture, for images a grid (and
-    reconstructions for models that have `reconstruct`).
+    reconstructions for models that have `reconstruct`); stacked digits are drawn as three grey
+    digits side by side, read by the run's stacked-digits metrics suite where it has one.
     At the end of training it also writes `samples.png` into the run folder (rank 0 only), and
     for 2-D data the generated points as `samples.npy` (float32, (num_points, 2))."""
 
@@ -143,6 +169,18 @@ class SampleLogger(IterationCallback):
                 return logger.experiment
         return None
 
+    @staticmethod
+    def _digit_reader(trainer: L.Trainer) -> DigitReader | None:
+        """The run's metrics suite where it reads stacked digits: the pictures' captions."""
+        from genlab.callbacks.metrics import MetricsCallback
+        from genlab.metrics.suites import StackedDigitsSuite
+
+        for callback in trainer.callbacks:
+            if isinstance(callback, MetricsCallback):
+                suite = callback.suite
+                return suite if isinstance(suite, StackedDigitsSuite) else None
+        return None
+
     def _generated_points(self, module: GenerativeModel) -> torch.Tensor:
         """Generated 2-D points from the fixed evaluation noise, on the CPU."""
         return module.sample(self.num_points, module.eval_noise(self.num_points)).cpu()
@@ -161,16 +199,18 @@ class SampleLogger(IterationCallback):
             picture = self._canvas.render(points, f"iteration {module.iteration}")
             encoded = {"samples/scatter": EncodedPicture.encode(picture)}
             return RenderedSamples(module.iteration, encoded, points)
-        pictures = {
-            "samples/grid": image_grid(
-                module.sample(self.num_images, module.eval_noise(self.num_images)).cpu(),
-                self.min_image_side,
-            )
-        }
+        stacked = is_stacked(datamodule)
+        reader = self._digit_reader(trainer) if stacked else None
+
+        def draw(images: torch.Tensor) -> torch.Tensor:
+            return images_picture(images, self.min_image_side, stacked=stacked, reader=reader)
+
+        samples = module.sample(self.num_images, module.eval_noise(self.num_images)).cpu()
+        pictures = {"samples/grid": draw(samples)}
         if hasattr(module, "reconstruct"):
             real = datamodule.reference_batch(self.num_images // 2)
             pairs = torch.stack([real, module.reconstruct(real).cpu()], dim=1).flatten(0, 1)
-            pictures["samples/reconstructions"] = image_grid(pairs, self.min_image_side)
+            pictures["samples/reconstructions"] = draw(pairs)
         encoded = {tag: EncodedPicture.encode(picture) for tag, picture in pictures.items()}
         return RenderedSamples(module.iteration, encoded, None)
 

@@ -320,14 +320,18 @@ def part_problems(cfg: DictConfig) -> list[str]:
     return problems
 
 
-def check_config(cfg: DictConfig) -> None:
+def check_config(cfg: DictConfig, values_only: bool = False) -> None:
     """Raise ConfigError listing every problem in the config. The data is looked at only when
     the config itself is sound (a folder of images may take a while to decode), and the run's
-    parts are built only when the data is."""
-    problems = config_problems(cfg) + net_problems(cfg)
-    if not problems:
-        problems = data_problems(cfg)
-    if not problems:
-        problems = part_problems(cfg)
+    parts are built only when the data is. values_only: only the values of the config itself,
+    e.g. for a sweep's base config, which holds the defaults where its jobs sweep a group (each
+    job is checked in full before it trains)."""
+    problems = config_problems(cfg)
+    if not values_only:
+        problems += net_problems(cfg)
+        if not problems:
+            problems = data_problems(cfg)
+        if not problems:
+            problems = part_problems(cfg)
     if problems:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))

@@ -50,15 +50,17 @@ class PreflightChecks(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         if config.get("resume") is not None:
             _stop("resume= continues one run; it cannot be combined with -m (multirun)")
-        self._check(config, config.hydra.sweep.dir)
+        self._check(config, config.hydra.sweep.dir, values_only=True)
 
-    def _check(self, config: DictConfig, output_dir: str, resumed: bool = False) -> None:
+    def _check(
+        self, config: DictConfig, output_dir: str, resumed: bool = False, values_only: bool = False
+    ) -> None:
         problem = writable_folder_problem(output_dir)
         if problem:
             _stop(f"cannot write the run folder: {problem}; set paths.log_dir to a writable folder")
         try:
             if resumed:  # the config to check is the one the run recorded
                 config = prepare_resume(config, list(config.hydra.overrides.task)).cfg
-            check_config(config)
+            check_config(config, values_only)
         except GenlabError as err:
             _stop(str(err))
