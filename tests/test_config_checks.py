@@ -177,3 +177,17 @@ def test_every_metrics_fits_its_data_or_is_refused_with_a_message(
         assert summary["status"] == "completed", (metrics, summary.get("error"))
         outcomes[metrics] = "works"
     assert "works" in outcomes.values() and outcomes["none"] == "works"
+
+
+def test_a_sweeps_base_config_is_checked_for_its_values_only(tmp_path: Path) -> None:
+    # `-m data=digits,mnist5k metrics=domain`: Hydra's base config of the sweep holds the default
+    # data (ring8), which metrics=domain cannot score; each job is checked in full instead
+    from genlab.run.preflight import PreflightChecks
+
+    cfg = compose_config(tmp_path, [f"paths.root_dir={tmp_path}", "metrics=domain"])
+    with pytest.raises(ConfigError, match="metrics=domain needs a labelled image data set"):
+        check_config(cfg)
+    PreflightChecks().on_multirun_start(cfg)  # no SystemExit
+    bad_value = compose_config(tmp_path, [f"paths.root_dir={tmp_path}", "iterations=0"])
+    with pytest.raises(SystemExit):
+        PreflightChecks().on_multirun_start(bad_value)
