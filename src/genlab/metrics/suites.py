@@ -287,7 +287,7 @@ class InceptionSuite(MetricSuite):
     def check_inputs(self, datamodule: Any) -> None:
         from genlab.metrics.inception import load_reference, resolve_weights
 
-        if datamodule.kind != "images":
+        if datamodule is not None and datamodule.kind != "images":  # None: reference_stats only
             raise ConfigError(
                 f"metrics=inception scores images, not data={datamodule.name}"
                 f" ({datamodule.kind}); pick metrics=coverage for 2-D mixtures"
