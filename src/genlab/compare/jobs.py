@@ -89,14 +89,17 @@ def read_job(folder: Path) -> Job:
     status = summary.get("status", "running")
     if status not in STATUSES:
         status = "failed"  # a status this version does not know is no finished run either
+    parsed = parse_overrides(overrides)
     seed = summary.get("seed", config.get("seed"))
+    if not isinstance(seed, int) and parsed.get("seed", "").lstrip("-").isdigit():
+        seed = int(parsed["seed"])  # a job still starting: only its overrides name the seed
     return Job(
         folder=folder,
         status=status,
-        overrides=parse_overrides(overrides),
+        overrides=parsed,
         values=_final_values(summary),
         config=config,
-        seed=int(seed) if isinstance(seed, int) else None,
+        seed=seed if isinstance(seed, int) else None,
     )
 
 

@@ -1,4 +1,4 @@
-"""Figures of a comparison: bars per metric, metric-vs-iteration curves, generated samples."""
+"""Figures of a comparison: every seed per metric, metric-vs-iteration curves, generated samples."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from genlab.compare.chance import ChanceLevel, centre_box, protocol_of
 from genlab.compare.jobs import Job, read_curves, read_samples
 from genlab.compare.stats import MIN_RUNS_FOR_INTERVAL, GroupRow, Stat, is_fraction, short_name
 
-INTERVAL_TITLE = f"mean and 95% bootstrap interval over seeds (n >= {MIN_RUNS_FOR_INTERVAL})"
+INTERVAL_TITLE = f"mean and 95% t interval over seeds (n >= {MIN_RUNS_FOR_INTERVAL})"
+STRIP_TITLE = "each completed seed (dot), mean with its 95% t interval, IQM"
 
 
 def _pyplot() -> Any:
@@ -33,36 +34,96 @@ def _save(fig: Any, path: Path) -> Path:
     return path
 
 
-def bar_chart(path: Path, rows: list[GroupRow], metric: str, chance: ChanceLevel | None) -> Path:
-    """Mean per group with its 95% bootstrap interval as error bar (none below
-    MIN_RUNS_FOR_INTERVAL runs), n above each bar, chance as a dashed line."""
-    plt = _pyplot()
+JITTER = 0.18  # half the width of a group's column of seed dots, in group spacings
+JITTER_SEED = 0
+
+
+def strip_axes(
+    ax: Any, rows: list[GroupRow], metric: str, chance: ChanceLevel | None
+) -> dict[str, Any]:
+    """Each group's completed seeds as dots (jittered sideways, seeded), their mean with its
+    95% t interval and their IQM beside them, n after the group's name, chance as a dashed line;
+    returns each group's dots (a matplotlib PathCollection, one point per finite value) by label."""
+    import numpy as np
+
     scale = 100.0 if is_fraction(metric) else 1.0
-    stats = [row.stats[metric] for row in rows]
-    means = [scale * s.mean if s.n else 0.0 for s in stats]
-    below = [scale * (s.mean - s.low) if s.has_interval else 0.0 for s in stats]
-    above = [scale * (s.high - s.mean) if s.has_interval else 0.0 for s in stats]
-    fig, ax = plt.subplots(figsize=(max(4.0, 1.1 * len(rows) + 2), 4))
-    positions = range(len(rows))
-    ax.bar(positions, means, yerr=[below, above], capsize=4, color="tab:blue", alpha=0.8)
-    for x, (mean, error, stat) in enumerate(zip(means, above, stats, strict=True)):
-        ax.annotate(
-            f"n={stat.n}",
-            (x, mean + error),
-            textcoords="offset points",
-            xytext=(0, 3),
-            ha="center",
-            fontsize=8,
+    rng = np.random.default_rng(JITTER_SEED)
+    dots: dict[str, Any] = {}
+    legend: set[str] = set()
+
+    def once(label: str) -> str | None:  # each kind of mark in the legend once
+        if label in legend:
+            return None
+        legend.add(label)
+        return label
+
+    for x, row in enumerate(rows):
+        values = row.values(metric)
+        finite = np.array([v for v in values if math.isfinite(v)], dtype=np.float64) * scale
+        offsets = rng.uniform(-JITTER, JITTER, len(finite))
+        dots[row.label] = ax.scatter(
+            x - 0.1 + offsets,
+            finite,
+            s=22,
+            alpha=0.7,
+            linewidths=0,
+            color="tab:blue",
+            label=once("one seed") if len(finite) else None,
+            zorder=2,
         )
+        stat = row.stats[metric]
+        if stat.n == 0:
+            continue
+        error = (
+            [[scale * (stat.mean - stat.low)], [scale * (stat.high - stat.mean)]]
+            if stat.has_interval
+            else None
+        )
+        ax.errorbar(
+            x + 0.22,
+            scale * stat.mean,
+            yerr=error,
+            fmt="_",
+            markersize=14,
+            capsize=4,
+            color="black",
+            label=once("mean, 95% t interval"),
+            zorder=3,
+        )
+        if not math.isnan(stat.iqm):
+            ax.scatter(
+                x + 0.22,
+                scale * stat.iqm,
+                marker="D",
+                s=26,
+                facecolors="none",
+                edgecolors="tab:red",
+                label=once("IQM"),
+                zorder=4,
+            )
     if chance is not None and metric in chance.stats:
         ax.axhline(
             scale * chance.stats[metric].mean, color="0.3", linestyle="--", label="chance (uniform)"
         )
-        ax.legend(fontsize=8)
-    ax.set_xticks(list(positions), [row.label for row in rows], rotation=20, ha="right")
-    ax.margins(y=0.15)  # room for the n labels above the error bars
+    names = []
+    for row in rows:
+        values = row.values(metric)
+        dropped = sum(not math.isfinite(v) for v in values)
+        n = f"n={len(values) - dropped}" + (f", {dropped} not finite" if dropped else "")
+        names.append(f"{row.label} ({n})")
+    ax.set_xticks(list(range(len(rows))), names, rotation=20, ha="right", fontsize=8)
+    ax.set_xlim(-0.6, len(rows) - 0.4)
     ax.set_ylabel(_axis_label(metric))
-    ax.set_title(f"{short_name(metric)}: {INTERVAL_TITLE}", fontsize=9)
+    ax.set_title(f"{short_name(metric)}\n{STRIP_TITLE}", fontsize=9)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    return dots
+
+
+def strip_chart(path: Path, rows: list[GroupRow], metric: str, chance: ChanceLevel | None) -> Path:
+    """`comparison_<metric>.png`: strip_axes of the metric, one column per group."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.0 * len(rows) + 3), 4.5))
+    strip_axes(ax, rows, metric, chance)
     return _save(fig, path)
 
 
@@ -80,7 +141,7 @@ def curve_charts(
     folder: Path, rows: list[GroupRow], metrics: list[str], chance: ChanceLevel | None
 ) -> list[Path]:
     """`curves_<metric>.png`: mean over each group's completed runs by iteration, with its 95%
-    bootstrap interval as a band where MIN_RUNS_FOR_INTERVAL or more runs logged the step."""
+    t interval as a band where MIN_RUNS_FOR_INTERVAL or more runs logged the step."""
     plt = _pyplot()
     per_job = {job.folder: read_curves(job, metrics) for row in rows for job in row.completed}
     written = []

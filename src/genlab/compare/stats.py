@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from typing import Any
 
 from genlab.compare.jobs import CompareError, Job
 from genlab.run.run_record import STATUSES
@@ -15,36 +17,138 @@ PREFERRED = ("modes", "high_quality", "mode_kl", "frechet_2d")
 LAST = ("seconds",)
 FRACTIONS = {"metrics/high_quality"}
 NO_KEY = "(unset)"
-# Fewer runs than this give no interval: a bootstrap of 1 or 2 values only reshuffles them.
-MIN_RUNS_FOR_INTERVAL = 3
 CONFIDENCE = 0.95
+# The t interval of a mean needs a sample std: from 2 values on (it is then very wide, as it
+# should be). A bootstrap of 1 or 2 values only reshuffles them: its intervals start at 3.
+MIN_RUNS_FOR_INTERVAL = 2
+MIN_RUNS_FOR_BOOTSTRAP = 3
+# Below this many completed seeds per arm the table warns: the protocol's 10 (the mode-collapse
+# papers' count), where Welch's t-test at the 5% level has 80% power for a difference of about
+# 1.3 sd (2 sd at 5 seeds); see docs/studies.md, "Study protocol".
+RECOMMENDED_RUNS = 10
 RESAMPLES = 9999
 BOOTSTRAP_SEED = 0
+IQM_CUT = 0.25  # the interquartile mean drops the lowest and highest quarter (rliable's IQM)
+
+HIGHER, LOWER = 1, -1
+# Which way a metric improves, by its name without the metrics/ prefix: the first pattern (fnmatch)
+# that matches decides; a metric no pattern matches has no direction. The one place this is said.
+DIRECTIONS: tuple[tuple[tuple[str, ...], int | None], ...] = (
+    (("*_std",), None),  # a score's spread over splits or subsets: neither way is better
+    (
+        (
+            "modes",
+            "*_modes",
+            "high_quality",
+            "classes_*",
+            "is",
+            "is_*",
+            "precision*",
+            "recall*",
+            "density*",
+            "coverage*",
+        ),
+        HIGHER,
+    ),
+    (("mode_kl", "*_kl", "*_kl_*", "fid", "fid_*", "frechet*", "kid", "kid_*"), LOWER),
+)
 
 
 def _finite(values: list[float]) -> list[float]:
     return [v for v in values if math.isfinite(v)]
 
 
-def bootstrap_interval(*samples: list[float]) -> tuple[float, float]:
-    """95% percentile-bootstrap interval (scipy.stats.bootstrap, seeded) of the mean of one
-    sample, or of mean(samples[0]) - mean(samples[1]) with each sample resampled on its own."""
+def patterns_of(way: int | None) -> list[str]:
+    """The name patterns of DIRECTIONS that give a metric the direction `way`."""
+    return [pattern for patterns, found in DIRECTIONS if found == way for pattern in patterns]
+
+
+def direction(metric: str) -> int | None:
+    """HIGHER or LOWER when that way is better for the metric (DIRECTIONS), else None."""
+    name = short_name(metric)
+    for patterns, way in DIRECTIONS:
+        if any(fnmatchcase(name, pattern) for pattern in patterns):
+            return way
+    return None
+
+
+def t_interval(values: list[float]) -> tuple[float, float]:
+    """95% Student-t interval of the mean of n >= 2 values: mean ± t(0.975, n-1) s / sqrt(n)."""
+    from scipy.stats import t
+
+    n = len(values)
+    mean, std = statistics.fmean(values), statistics.stdev(values)
+    half = float(t.ppf(0.5 + CONFIDENCE / 2, n - 1)) * std / math.sqrt(n)
+    return mean - half, mean + half
+
+
+def welch_interval(values: list[float], baseline: list[float]) -> tuple[float, float]:
+    """95% Welch interval of mean(values) - mean(baseline) (n >= 2 each): the difference ±
+    t(0.975, df) sqrt(s1^2/n1 + s2^2/n2), df by Welch-Satterthwaite; a point when both
+    samples are constant."""
+    from scipy.stats import t
+
+    terms = [statistics.variance(x) / len(x) for x in (values, baseline)]
+    value = statistics.fmean(values) - statistics.fmean(baseline)
+    if sum(terms) == 0:
+        return value, value
+    df = sum(terms) ** 2 / sum(
+        term**2 / (len(x) - 1) for term, x in zip(terms, (values, baseline), strict=True)
+    )
+    half = float(t.ppf(0.5 + CONFIDENCE / 2, df)) * math.sqrt(sum(terms))
+    return value - half, value + half
+
+
+def iqm(values: list[float]) -> float:
+    """Interquartile mean: the mean of the values left after dropping the lowest and highest
+    quarter (int(n / 4) each side; scipy.stats.trim_mean(x, 0.25), as rliable defines it)."""
+    from scipy.stats import trim_mean
+
+    return float(trim_mean(values, IQM_CUT))
+
+
+def probability_of_improvement(
+    values: list[float], baseline: list[float], way: int | None
+) -> float:
+    """P(X better than Y) + 0.5 P(X = Y) over all pairs of a value X of `values` and Y of
+    `baseline` (the Mann-Whitney U statistic / (n m), rliable's probability of improvement);
+    better is higher unless `way` is LOWER (no direction: higher)."""
+    sign = -1.0 if way == LOWER else 1.0
+    wins = sum(
+        1.0 if sign * x > sign * y else 0.5 if x == y else 0.0 for x in values for y in baseline
+    )
+    return wins / (len(values) * len(baseline))
+
+
+def _iqm_statistic(sample: Any, axis: int = -1) -> Any:
+    from scipy.stats import trim_mean
+
+    return trim_mean(sample, IQM_CUT, axis=axis)
+
+
+def _improvement_statistic(sign: float) -> Any:
+    import numpy as np
+
+    def statistic(values: Any, baseline: Any, axis: int = -1) -> Any:
+        x = np.moveaxis(sign * values, axis, -1)[..., :, None]
+        y = np.moveaxis(sign * baseline, axis, -1)[..., None, :]
+        return ((x > y) + 0.5 * (x == y)).mean(axis=(-2, -1))
+
+    return statistic
+
+
+def bootstrap_interval(statistic: Any, *samples: list[float]) -> tuple[float, float]:
+    """95% percentile-bootstrap interval (scipy.stats.bootstrap, 9,999 resamples, seeded) of a
+    vectorised statistic of one or more samples, each resampled on its own."""
     import numpy as np
     from scipy.stats import bootstrap
-
-    if all(len(set(sample)) == 1 for sample in samples):  # nothing to resample: a point
-        point = samples[0][0] - (samples[1][0] if len(samples) > 1 else 0.0)
-        return point, point
-
-    def statistic(*arrays: np.ndarray, axis: int = -1) -> np.ndarray:
-        means = [np.mean(a, axis=axis) for a in arrays]
-        return means[0] - means[1] if len(means) > 1 else means[0]
 
     result = bootstrap(
         tuple(np.asarray(sample, dtype=np.float64) for sample in samples),
         statistic,
         confidence_level=CONFIDENCE,
         n_resamples=RESAMPLES,
+        batch=1000,  # bounds the pairwise comparisons of the probability of improvement
         method="percentile",
         vectorized=True,
         paired=False,
@@ -53,62 +157,134 @@ def bootstrap_interval(*samples: list[float]) -> tuple[float, float]:
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
+def iqm_interval(values: list[float]) -> tuple[float, float]:
+    """95% percentile-bootstrap interval of the IQM over the values (rliable's stratified
+    bootstrap with one task)."""
+    if len(set(values)) == 1:  # every resample is the same: a point
+        return values[0], values[0]
+    return bootstrap_interval(_iqm_statistic, values)
+
+
+def improvement_interval(
+    values: list[float], baseline: list[float], way: int | None
+) -> tuple[float, float]:
+    """95% percentile-bootstrap interval of probability_of_improvement, each sample resampled
+    on its own."""
+    if len(set(values)) == 1 and len(set(baseline)) == 1:
+        point = probability_of_improvement(values, baseline, way)
+        return point, point
+    sign = -1.0 if way == LOWER else 1.0
+    return bootstrap_interval(_improvement_statistic(sign), values, baseline)
+
+
 @dataclass(frozen=True)
 class Stat:
-    """Mean, sample standard deviation (ddof=1; 0 for one value) and 95% bootstrap interval of
-    the mean (NaN with fewer than MIN_RUNS_FOR_INTERVAL values) of n finite values."""
+    """Mean, sample standard deviation (ddof=1; 0 for one value) and 95% t interval of the
+    mean (NaN below MIN_RUNS_FOR_INTERVAL values) of n finite values; with `robust`, also
+    their interquartile mean and its 95% bootstrap interval (NaN below MIN_RUNS_FOR_BOOTSTRAP)."""
 
     mean: float
     std: float
     n: int
     low: float = math.nan
     high: float = math.nan
+    iqm: float = math.nan
+    iqm_low: float = math.nan
+    iqm_high: float = math.nan
 
     @property
     def has_interval(self) -> bool:
         return not (math.isnan(self.low) or math.isnan(self.high))
 
+    @property
+    def has_iqm_interval(self) -> bool:
+        return not (math.isnan(self.iqm_low) or math.isnan(self.iqm_high))
+
     @classmethod
-    def of(cls, values: list[float], interval: bool = True) -> Stat:
+    def of(cls, values: list[float], interval: bool = True, robust: bool = False) -> Stat:
         finite = _finite(values)
         if not finite:
             return cls(math.nan, math.nan, 0)
-        std = statistics.stdev(finite) if len(finite) > 1 else 0.0
-        low = high = math.nan
-        if interval and len(finite) >= MIN_RUNS_FOR_INTERVAL:
-            low, high = bootstrap_interval(finite)
-        return cls(statistics.fmean(finite), std, len(finite), low, high)
+        n = len(finite)
+        std = statistics.stdev(finite) if n > 1 else 0.0
+        low = high = iqm_value = iqm_low = iqm_high = math.nan
+        if interval and n >= MIN_RUNS_FOR_INTERVAL:
+            low, high = t_interval(finite)
+        if robust:
+            iqm_value = iqm(finite)
+            if interval and n >= MIN_RUNS_FOR_BOOTSTRAP:
+                iqm_low, iqm_high = iqm_interval(finite)
+        return cls(statistics.fmean(finite), std, n, low, high, iqm_value, iqm_low, iqm_high)
 
 
 @dataclass(frozen=True)
 class Difference:
-    """mean(group) - mean(baseline) over their finite values, with a 95% bootstrap interval
-    (each group resampled on its own) when both have MIN_RUNS_FOR_INTERVAL values or more."""
+    """A group against the baseline over their finite values: mean(group) - mean(baseline)
+    with its 95% Welch interval (both groups with MIN_RUNS_FOR_INTERVAL values or more), and
+    the probability of improvement (`direction`: which way is better, None: P(group >
+    baseline)) with its 95% bootstrap interval (from MIN_RUNS_FOR_BOOTSTRAP values each)."""
 
     value: float
     low: float
     high: float
     n: int
     n_baseline: int
+    direction: int | None = None
+    improvement: float = math.nan
+    improvement_low: float = math.nan
+    improvement_high: float = math.nan
 
     @property
     def has_interval(self) -> bool:
         return min(self.n, self.n_baseline) >= MIN_RUNS_FOR_INTERVAL
 
     @property
+    def has_improvement_interval(self) -> bool:
+        return min(self.n, self.n_baseline) >= MIN_RUNS_FOR_BOOTSTRAP
+
+    @property
     def excludes_zero(self) -> bool:
         return self.has_interval and (self.low > 0 or self.high < 0)
 
+    @property
+    def conclusion(self) -> str:
+        """`better` / `worse` than the baseline when the interval excludes 0 (`higher` /
+        `lower` for a metric without a direction), `no difference` when it holds 0, `n<2`
+        without an interval."""
+        if not self.has_interval:
+            return f"n<{MIN_RUNS_FOR_INTERVAL}"
+        if not self.excludes_zero:
+            return "no difference"
+        up = self.low > 0
+        if self.direction is None:
+            return "higher" if up else "lower"
+        return "better" if up == (self.direction == HIGHER) else "worse"
+
     @classmethod
-    def of(cls, values: list[float], baseline: list[float]) -> Difference | None:
+    def of(
+        cls, values: list[float], baseline: list[float], way: int | None = None
+    ) -> Difference | None:
         group, base = _finite(values), _finite(baseline)
         if not group or not base:
             return None
         value = statistics.fmean(group) - statistics.fmean(base)
-        low = high = math.nan
+        low = high = improvement_low = improvement_high = math.nan
         if min(len(group), len(base)) >= MIN_RUNS_FOR_INTERVAL:
-            low, high = bootstrap_interval(group, base)
-        return cls(value, low, high, len(group), len(base))
+            low, high = welch_interval(group, base)
+        if min(len(group), len(base)) >= MIN_RUNS_FOR_BOOTSTRAP:
+            improvement_low, improvement_high = improvement_interval(group, base, way)
+        improvement = probability_of_improvement(group, base, way)
+        return cls(
+            value,
+            low,
+            high,
+            len(group),
+            len(base),
+            way,
+            improvement,
+            improvement_low,
+            improvement_high,
+        )
 
 
 @dataclass(frozen=True)
@@ -214,7 +390,9 @@ def group_rows(groups: dict[str, list[Job]], metrics: list[str]) -> list[GroupRo
     for label, jobs in groups.items():
         completed = [job for job in jobs if job.status == "completed"]
         stats = {
-            metric: Stat.of([job.values[metric] for job in completed if metric in job.values])
+            metric: Stat.of(
+                [job.values[metric] for job in completed if metric in job.values], robust=True
+            )
             for metric in metrics
         }
         counts = {status: sum(job.status == status for job in jobs) for status in STATUSES}
@@ -251,7 +429,9 @@ def differences(
 ) -> dict[str, dict[str, Difference | None]]:
     """Per group label (baseline excluded) and metric: its difference to the baseline."""
     return {
-        row.label: {m: Difference.of(row.values(m), baseline.values(m)) for m in metrics}
+        row.label: {
+            m: Difference.of(row.values(m), baseline.values(m), direction(m)) for m in metrics
+        }
         for row in rows
         if row is not baseline
     }
