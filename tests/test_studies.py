@@ -92,6 +92,11 @@ def test_stacked_mnist_study_is_the_stacked_digits_study_at_28x28(tmp_path: Path
     assert mnist.net.discriminator_channels == digits.net.discriminator_channels == 16
     assert sweep_values(mnist, "fix") == sweep_values(digits, "fix")
     # an arm's five seeds as one batched model, one arm at a time on the GPU
-    assert mnist.hydra.runtime.choices["hydra/launcher"] == "members"
+    assert mnist.hydra.runtime.choices["hydra/launcher"] == "members_gpu"
     assert mnist.hydra.launcher.n_jobs == 1 and mnist.hydra.launcher.members == 5
+    on_slurm = compose_config(
+        tmp_path,
+        ["experiment=mode_collapse_stacked_mnist", "hydra/launcher=slurm", "trainer=slurm"],
+    )  # the command its config advertises
+    assert on_slurm.hydra.launcher.gpus_per_node == 8
     assert digits.hydra.runtime.choices["hydra/launcher"] == "members"
