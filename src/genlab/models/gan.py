@@ -13,6 +13,7 @@ from genlab.models.augment import DiffAugment
 from genlab.models.base import GenerativeModel
 from genlab.models.losses import adversarial_loss
 from genlab.models.regularizers import r1_penalty
+from genlab.nets.layers import MinibatchStd
 
 OptimizerFactory = Callable[..., Optimizer]
 SPECTRAL_NORM_LAYERS = (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)
@@ -61,6 +62,13 @@ class GAN(GenerativeModel):
             raise ValueError(
                 f"model.pack={pack} but the discriminator packs {getattr(discriminator, 'pack', 1)}"
                 " samples: set both through model.pack"
+            )
+        groups = [m.group_size for m in discriminator.modules() if isinstance(m, MinibatchStd)]
+        if groups != ([minibatch_std] if minibatch_std else []):
+            raise ValueError(
+                f"model.minibatch_std={minibatch_std} but the discriminator's minibatch-std"
+                f" layers have group sizes {groups}: build them from its minibatch_std argument"
+                " (set through model.minibatch_std)"
             )
         if label_smoothing and not self.loss.smoothable:
             raise ValueError(
