@@ -391,3 +391,39 @@ def test_suites_name_the_data_they_need(tmp_path: Path) -> None:
     suite = CoverageSuite(3.0, 100)
     suite.setup(ring, tmp_path)
     assert suite.score(suite.extract(ring.mixture.centres.repeat(4, 1)))["modes"] == 8
+
+
+def _cache_side_by_side(path: str) -> None:
+    import time
+
+    from genlab.metrics.suites import cached_tensor
+
+    def slow() -> torch.Tensor:
+        time.sleep(0.3)  # every process is computing before any has written
+        return torch.arange(4.0)
+
+    save = torch.save
+
+    def slow_save(*args: object, **kwargs: object) -> None:
+        save(*args, **kwargs)
+        time.sleep(0.3)  # a slow disk: every process has written before any renames
+
+    torch.save = slow_save
+    assert torch.equal(cached_tensor(Path(path), slow), torch.arange(4.0))
+
+
+def test_jobs_side_by_side_may_fill_one_cache_file_at_once(tmp_path: Path) -> None:
+    # two members groups of a sweep computed the same real statistics at once; a shared
+    # temporary name made one of them fail (FileNotFoundError on the rename)
+    import multiprocessing
+
+    path = tmp_path / "stats" / "real.pt"
+    context = multiprocessing.get_context("fork")
+    workers = [context.Process(target=_cache_side_by_side, args=(str(path),)) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    assert [worker.exitcode for worker in workers] == [0, 0, 0, 0]
+    assert torch.equal(torch.load(path, weights_only=True), torch.arange(4.0))
+    assert not list(path.parent.glob("*.partial"))

@@ -8,6 +8,7 @@ exactly what one process would.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -103,7 +104,8 @@ def cached_tensor(path: Path, compute: Any) -> torch.Tensor:
         return torch.load(path, map_location="cpu", weights_only=True)
     value = compute()
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".partial")
+    # a name of this process's own: jobs running side by side may compute the same file at once
+    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
     torch.save(value, partial)
     partial.replace(path)
     return value
