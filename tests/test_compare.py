@@ -609,3 +609,16 @@ def test_the_docs_give_the_direction_table_the_code_uses() -> None:
     for patterns, way in DIRECTIONS:
         listed = ", ".join(f"`{pattern}`" for pattern in patterns)
         assert listed in shown, (way, listed)
+
+
+def test_a_rerun_with_sweep_retry_failed_does_not_split_an_arm() -> None:
+    from genlab.compare.jobs import Job
+    from genlab.compare.stats import varying_keys
+
+    jobs = [
+        Job(Path(str(i)), "completed", {"fix": fix, "seed": str(i), **extra})
+        for i, (fix, extra) in enumerate(
+            [("vanilla", {}), ("vanilla", {"sweep_retry_failed": "True"}), ("pack2", {})]
+        )
+    ]
+    assert varying_keys(jobs) == ["fix"]

@@ -9,6 +9,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from genlab.compare.jobs import CompareError, Job
+from genlab.run.config_identity import WHERE_AND_HOW
 from genlab.run.run_record import STATUSES
 
 METRIC_PREFIX = "metrics/"
@@ -316,12 +317,15 @@ def is_fraction(metric: str) -> bool:
 
 
 def varying_keys(jobs: list[Job]) -> list[str]:
-    """Override keys whose values differ across jobs, other than seed, in first-seen order."""
+    """Override keys whose values differ across jobs, other than seed and the keys that say
+    where or how a job ran (a rerun's sweep_retry_failed=true), in first-seen order."""
     keys = list(dict.fromkeys(key for job in jobs for key in job.overrides))
     return [
         key
         for key in keys
-        if key != "seed" and len({job.overrides.get(key, NO_KEY) for job in jobs}) > 1
+        if key != "seed"
+        and key not in WHERE_AND_HOW
+        and len({job.overrides.get(key, NO_KEY) for job in jobs}) > 1
     ]
 
 
