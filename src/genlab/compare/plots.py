@@ -29,7 +29,7 @@ def _axis_label(metric: str) -> str:
 
 def _save(fig: Any, path: Path) -> Path:
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=100, bbox_inches="tight")  # long group labels and outside legends
     _pyplot().close(fig)
     return path
 
