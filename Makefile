@@ -1,4 +1,4 @@
-# make train | make test | make bench — each bootstraps .venv when it is missing.
+# make train | make test | make test-fast | make bench — each bootstraps .venv when it is missing.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 LINT_PATHS := $(wildcard src tests scripts)
 TORCH_PIN ?= torch==2.14.1 torchvision==0.29.1
 
-.PHONY: train test bench lint lock clean-venv
+.PHONY: train test test-fast bench lint lock clean-venv
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,10 +27,17 @@ train: $(VENV)/.installed
 	$(VENV)/bin/genlab-train $(ARGS); status=$$?; \
 	printf '%s\n' '$(subst ','\'',$(TRAIN_HINT))'; exit $$status
 
+# What CI runs: both lint checks and every test, then the 20 slowest
 test: $(VENV)/.installed
 	$(PY) -m ruff check $(LINT_PATHS)
 	$(PY) -m ruff format --check $(LINT_PATHS)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest --durations=20 $(PYTEST_ARGS)
+
+# The edit loop: the in-process tests, none marked slow or process (a process start or signal,
+# which tests/conftest.py refuses in a test without the mark); make test before a commit
+test-fast: $(VENV)/.installed
+	$(PY) -m ruff check $(LINT_PATHS)
+	$(PY) -m pytest -m "not process and not slow" --durations=10 $(PYTEST_ARGS)
 
 # genlab vs a hand-written PyTorch loop, side by side (not a test: prints ratios, writes bench.json)
 bench: $(VENV)/.installed

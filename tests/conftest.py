@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import multiprocessing.process
 import os
 import pickle
+import signal
 import struct
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +112,98 @@ def _offline_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
 
     monkeypatch.setattr(torch.hub, "download_url_to_file", no_network)
     monkeypatch.setattr(torchvision_sets, "download", no_network)
+
+
+# --- The two tiers: `make test` runs every test, `make test-fast` only the in-process ones ------
+# (-m "not process and not slow"). A test that starts a process (genlab_train_cli, subprocess, a
+# genlab-* command, python -m, a wheel build, DDP, multiprocessing, a wandb run's service) or sends
+# a signal carries @pytest.mark.process. Without the mark, the test (or a fixture it sets up)
+# fails at the process start or signal, in both tiers: none can sit in the fast tier unnoticed.
+
+# Quick tools that libraries run in-process to inspect the machine: genlab's run record and
+# GitPython (git), platform (uname), matplotlib's first font cache (fc-list),
+# ctypes.util.find_library (ldconfig)
+IN_PROCESS_TOOLS = frozenset({"git", "uname", "fc-list", "ldconfig"})
+# the audit events of process starts and signals (see ProcessGuard.audit)
+STARTS = ("subprocess.Popen", "os.posix_spawn")
+SIGNALS = ("os.kill", "os.killpg", "signal.pthread_kill")
+AUDITED = frozenset({*STARTS, *SIGNALS, "os.fork", "os.forkpty", "os.system"})
+
+
+class ProcessGuard:
+    """While a test without the process mark runs (`test`: its id), refuses process starts and
+    signals; `refused` keeps the refusals a library caught, to fail the test all the same."""
+
+    def __init__(self) -> None:
+        self.test: str | None = None
+        self.refused: list[str] = []
+
+    def refuse(self, what: str) -> None:
+        if self.test is None:
+            return
+        message = (
+            f"this test starts a process: mark it @pytest.mark.process ({self.test} {what};"
+            " see the two tiers in tests/conftest.py)"
+        )
+        self.refused.append(message)
+        pytest.fail(message)
+
+    def audit(self, event: str, args: tuple[Any, ...]) -> None:
+        """sys.addaudithook's hook: the process starts and signals os and subprocess report."""
+        if self.test is None or event not in AUDITED:
+            return
+        if event in STARTS:  # (executable, argv, ...)
+            command = [os.fsdecode(a) for a in args[1]]
+            if Path(os.fsdecode(args[0] or command[0])).name not in IN_PROCESS_TOOLS:
+                self.refuse(f"runs {' '.join(command)[:300]!r}")
+        elif event in SIGNALS:  # (process or thread, signal)
+            if args[1] != 0:  # signal 0 only asks whether the process exists
+                self.refuse(f"sends signal {args[1]} ({event})")
+        else:
+            self.refuse(f"starts a process ({event})")
+
+
+GUARD = ProcessGuard()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # what no audit event reports: multiprocessing's spawn and forkserver starts (DDP spawn,
+    # loky's workers), and signal.raise_signal
+    start, raise_signal = multiprocessing.process.BaseProcess.start, signal.raise_signal
+
+    def guarded_start(self: multiprocessing.process.BaseProcess) -> None:
+        GUARD.refuse(f"starts a {type(self).__name__}")
+        start(self)
+
+    def guarded_raise_signal(signalnum: int) -> None:
+        GUARD.refuse(f"raises signal {signalnum}")
+        raise_signal(signalnum)
+
+    multiprocessing.process.BaseProcess.start = guarded_start  # type: ignore[method-assign]
+    signal.raise_signal = guarded_raise_signal
+    sys.addaudithook(GUARD.audit)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Generator:
+    """The guard is on through the test's setup (fixtures of any scope), call and teardown."""
+    GUARD.test = None if item.get_closest_marker("process") else item.nodeid
+    try:
+        return (yield)
+    finally:
+        GUARD.test = None
+        GUARD.refused.clear()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Generator:
+    report = yield
+    refused = GUARD.refused.copy()
+    GUARD.refused.clear()
+    if refused and report.passed:  # a library caught the refusal: the test fails all the same
+        report.outcome = "failed"
+        report.longrepr = "\n".join(refused)
+    return report
 
 
 @pytest.fixture(scope="session")

@@ -36,7 +36,7 @@ class SignalAtIteration(L.Callback):
 
 class WaitAtIteration(L.Callback):
     """Holds its run at the first batch end at or after `iteration` (in every job, or in job
-    `job`) until a stop is requested (genlab.run.stopping), `release` exists, or `hold` is
+    `job`) until a stop is requested (genlab.stopping), `release` exists, or `hold` is
     false and 60 s passed; `<marker>.<job number>` says it is waiting, and makes it inert in a
     rerun. With hold=true it keeps holding after the stop request (for a second signal)."""
 
@@ -59,7 +59,7 @@ class WaitAtIteration(L.Callback):
     ) -> None:
         import time
 
-        from genlab.run.stopping import STOP
+        from genlab.stopping import STOP
 
         job = HydraConfig.get().job if HydraConfig.initialized() else None
         number = job.get("num") if job is not None and "num" in job else None

@@ -9,7 +9,7 @@ import lightning as L
 from lightning.pytorch.callbacks import TQDMProgressBar
 from lightning.pytorch.callbacks.progress.tqdm_progress import Tqdm
 
-from genlab.run.console import number, ordered_metrics
+from genlab.metrics.headline import number, ordered_metrics
 
 
 class IterationProgressBar(TQDMProgressBar):

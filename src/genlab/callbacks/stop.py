@@ -1,5 +1,5 @@
-"""The callback that ends a run on a stop signal (genlab.run.stopping: SIGINT, SIGTERM) or on
-the preemption signal (genlab.run.preemption: SIGUSR2 under submitit), with a checkpoint."""
+"""The callback that ends a run on a stop signal (genlab.stopping: SIGINT, SIGTERM) or on
+the preemption signal (genlab.stopping: SIGUSR2 under submitit), with a checkpoint."""
 
 from __future__ import annotations
 
@@ -13,8 +13,7 @@ from typing import Any
 import lightning as L
 
 from genlab.callbacks.checkpoint import save_atomically
-from genlab.run.preemption import RunPreempted, SignalHandler, signal_number
-from genlab.run.stopping import STOP, RunStopped
+from genlab.stopping import STOP, RunPreempted, RunStopped, SignalHandler, signal_number
 
 log = logging.getLogger(__name__)
 

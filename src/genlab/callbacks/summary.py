@@ -5,16 +5,17 @@ from __future__ import annotations
 import logging
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import lightning as L
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import OmegaConf
 
 from genlab.loggers.run_logger import RunLogger
-from genlab.run.preemption import RunPreempted
-from genlab.run.run_record import RunRecord, failure_fields
-from genlab.run.stopping import RunStopped
+from genlab.stopping import RunPreempted, RunStopped
+
+if TYPE_CHECKING:  # the record is handed in by the run (genlab.run.lifecycle)
+    from genlab.run.run_record import RunRecord
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +119,6 @@ class RunSummary(L.Callback):
             )
         else:
             try:
-                self._write(trainer, pl_module, "failed", **failure_fields(exception))
+                self._write(trainer, pl_module, "failed", **self.record.failure_fields(exception))
             except OSError as err:  # e.g. the full disk that failed the run: keep its error
                 log.error("could not record the failure in %s: %s", self.record.path, err)

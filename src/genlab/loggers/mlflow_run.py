@@ -11,9 +11,13 @@ from lightning.pytorch.loggers import MLFlowLogger
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 from lightning.pytorch.utilities import rank_zero_only
 
-from genlab.loggers.run_logger import RunLogger, record_run_id, recorded_run_id, run_label
-from genlab.run.console import route_to_run_log
-from genlab.run.hydra_job import current_job
+from genlab.loggers.run_logger import (
+    RunLogger,
+    record_run_id,
+    recorded_run_id,
+    route_to_run_log,
+    run_label,
+)
 
 # MLflow's run status for each genlab status.
 MLFLOW_STATUS = {
@@ -51,6 +55,7 @@ class MLflowRunLogger(RunLogger, MLFlowLogger):
         run_name: str | None,
         log_dir: str,
         purge_step: int | None = None,
+        multirun: bool = False,
     ) -> None:
         import mlflow  # noqa: F401  (it sets up its console handler on import: undone here)
 
@@ -63,8 +68,7 @@ class MLflowRunLogger(RunLogger, MLFlowLogger):
         self.run_dir = Path(run_dir)
         self.store_dir = None if artifact_location is None else Path(store_dir).absolute()
         tags = {"genlab.run_dir": str(self.run_dir.absolute())}
-        job = current_job()
-        if job.multirun:
+        if multirun:
             tags["genlab.sweep_dir"] = str(self.run_dir.absolute().parent)
         super().__init__(
             experiment_name=experiment_name,

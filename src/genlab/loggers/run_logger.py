@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -12,9 +13,9 @@ RUN_ID_FILE = "{name}_run_id"
 
 class RunLogger:
     """Mixed into a Lightning logger class: genlab's SampleLogger and RunSummary call these on
-    rank 0 (TensorBoard keeps its own paths). `purge_step` is what build.instantiate_loggers
-    passes: None for a new run folder, 0 for a restart in a used one, the first iteration to
-    log again for a resumed run."""
+    rank 0 (TensorBoard keeps its own paths). build.instantiate_loggers passes `purge_step`
+    (None for a new run folder, 0 for a restart in a used one, the first iteration to log again
+    for a resumed run) and `multirun` (the run is a sweep's job)."""
 
     def log_picture(self, tag: str, png: bytes, step: int) -> None:
         """One sample picture (PNG bytes) at an iteration."""
@@ -94,3 +95,13 @@ def run_name(overrides: Sequence[str], resume: str | None, run_dir: str, log_dir
         overrides = list(OmegaConf.load(recorded)) if recorded.is_file() else []
     kept = [str(o) for o in overrides if _in_run_name(str(o))]
     return " ".join(kept) or run_label(run_dir, log_dir)
+
+
+def route_to_run_log(name: str) -> None:
+    """A library logger that brought its own console handler (mlflow does) hands its records to
+    Hydra's handlers instead: each once, INFO in the run's log file only."""
+    logger = logging.getLogger(name)
+    for handler in list(logger.handlers):
+        if type(handler) is logging.StreamHandler:
+            logger.removeHandler(handler)
+    logger.propagate = True

@@ -12,7 +12,6 @@ from lightning.pytorch.loggers.logger import rank_zero_experiment
 from lightning.pytorch.utilities import rank_zero_only
 
 from genlab.loggers.run_logger import RunLogger, record_run_id, recorded_run_id, run_label
-from genlab.run.hydra_job import current_job
 
 # wandb.finish's exit code for each genlab status: W&B shows non-zero ones as failed / crashed.
 EXIT_CODES = {"completed": 0, "diverged": 1, "failed": 1, "interrupted": 130, "running": 3}
@@ -37,13 +36,13 @@ class WandbRunLogger(RunLogger, WandbLogger):
         log_dir: str,
         settings: dict[str, Any] | None = None,
         purge_step: int | None = None,
+        multirun: bool = False,
     ) -> None:
         if mode not in ("offline", "online", "disabled"):
             raise ValueError(f"logger.wandb.mode={mode!r}: use offline, online or disabled")
         self.run_dir = Path(run_dir)
         run_id = recorded_run_id(run_dir, "wandb", purge_step) or uuid.uuid4().hex[:8]
-        job = current_job()
-        group = self.run_dir.absolute().parent.name if job.multirun else None
+        group = self.run_dir.absolute().parent.name if multirun else None
         super().__init__(
             # null (and configs recorded before run_name said what the run is): its folder
             name=run_name or run_label(self.run_dir, log_dir),

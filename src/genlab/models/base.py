@@ -11,8 +11,8 @@ import lightning as L
 import torch
 from torch import Tensor, nn
 
+from genlab.models import rng_state
 from genlab.models.run_state import RunState
-from genlab.run import rng_state
 
 log = logging.getLogger(__name__)
 METRIC_NOISE_OFFSET = 1_000_003  # the metric noise stream is seed + this, the image grids use seed

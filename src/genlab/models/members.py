@@ -19,9 +19,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from genlab.models import rng_state
 from genlab.models.base import GenerativeModel
 from genlab.nets.members import MemberError, member_state, stack_nets, stack_states
-from genlab.run import rng_state
 
 
 def stack_models(plain: Sequence[GenerativeModel]) -> GenerativeModel:

@@ -11,7 +11,6 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from genlab.run.hydra_job import current_job
 from genlab.run.resume import LAST_CHECKPOINT
 
 log = logging.getLogger("genlab.train")
@@ -48,7 +47,7 @@ def instantiate_callbacks(cfg: DictConfig, show_progress_bar: bool) -> list[Any]
     return callbacks
 
 
-def instantiate_loggers(cfg: DictConfig, purge_step: int | None) -> list[Any]:
+def instantiate_loggers(cfg: DictConfig, purge_step: int | None, multirun: bool) -> list[Any]:
     """The loggers of `cfg.logger`. With purge_step set (a resumed or restarted run in a used
     folder), TensorBoard hides the events an earlier attempt logged from that step on, so the
     curves continue on one step axis, and genlab's MLflow / W&B loggers continue the logger run
@@ -67,6 +66,8 @@ def instantiate_loggers(cfg: DictConfig, purge_step: int | None) -> list[Any]:
         tensorboard = purge_step is not None and issubclass(logger_class, TensorBoardLogger)
         if tensorboard or issubclass(logger_class, RunLogger):
             extra["purge_step"] = purge_step
+        if issubclass(logger_class, RunLogger):
+            extra["multirun"] = multirun
         loggers.append(instantiate(logger_cfg, **extra))
     return loggers
 
@@ -86,8 +87,10 @@ def build_parts(
     seed: int,
     extra_callbacks: list[Any] | None = None,
     purge_step: int | None = None,
+    multirun: bool = False,
 ) -> RunParts:
-    """Seed, then instantiate the data module, model, callbacks and loggers of a checked config."""
+    """Seed, then instantiate the data module, model, callbacks and loggers of a checked config
+    (`multirun`: a sweep's job, which prints a line instead of a progress bar)."""
     import lightning as L
     from hydra.utils import instantiate
 
@@ -96,7 +99,6 @@ def build_parts(
     from genlab.run.process import ProcessPolicy, apply_process_policy
 
     apply_process_policy()
-    multirun = current_job().multirun
     L.seed_everything(seed, workers=True, verbose=False)
     datamodule = instantiate(cfg.data)
     datamodule.prepare_data()  # missing data sets stop the run here, before any model work
@@ -113,7 +115,7 @@ def build_parts(
     checkpoint = Path(cfg.paths.output_dir) / LAST_CHECKPOINT
     preemption = str(cfg.preemption_signal) if cfg.preemption_signal is not None else None
     callbacks.append(StopCheckpoint(checkpoint, preemption))
-    loggers = instantiate_loggers(cfg, purge_step)
+    loggers = instantiate_loggers(cfg, purge_step, multirun)
     return RunParts(datamodule, model, callbacks, loggers)
 
 
@@ -146,7 +148,9 @@ def log_net_sizes(model: Any) -> None:
     log.info("%s: %s", type(model).__name__, "; ".join(sizes))
 
 
-def build_trainer(cfg: DictConfig, model: Any, callbacks: list[Any], loggers: list[Any]) -> Any:
+def build_trainer(
+    cfg: DictConfig, model: Any, callbacks: list[Any], loggers: list[Any], multirun: bool
+) -> Any:
     """The Lightning trainer of `cfg.trainer` with these callbacks and loggers."""
     from hydra.utils import instantiate
     from lightning.pytorch.callbacks import ProgressBar
@@ -158,7 +162,7 @@ def build_trainer(cfg: DictConfig, model: Any, callbacks: list[Any], loggers: li
         # the bar in `callbacks` (none when show_bar is off, or with callbacks=none): Lightning's
         # own would count epochs and batches, not iterations
         enable_progress_bar=any(isinstance(c, ProgressBar) for c in callbacks),
-        strategy=choose_strategy(cfg.trainer.get("strategy", "auto"), current_job().multirun),
+        strategy=choose_strategy(cfg.trainer.get("strategy", "auto"), multirun),
         callbacks=callbacks,
         logger=loggers or False,
         max_steps=int(cfg.iterations) * model.optimizer_steps_per_iteration,
@@ -170,12 +174,13 @@ def build(
     seed: int,
     extra_callbacks: list[Any] | None = None,
     purge_step: int | None = None,
+    multirun: bool = False,
 ) -> tuple[Any, ...]:
     """Seed, then instantiate (datamodule, model, trainer) from a checked config."""
-    return assemble(cfg, build_parts(cfg, seed, extra_callbacks, purge_step))
+    return assemble(cfg, build_parts(cfg, seed, extra_callbacks, purge_step, multirun), multirun)
 
 
-def assemble(cfg: DictConfig, parts: RunParts) -> tuple[Any, ...]:
+def assemble(cfg: DictConfig, parts: RunParts, multirun: bool) -> tuple[Any, ...]:
     """(datamodule, model, trainer) of a plain run from its parts."""
     model = parts.model
     parts.datamodule.configure_loop(
@@ -185,5 +190,5 @@ def assemble(cfg: DictConfig, parts: RunParts) -> tuple[Any, ...]:
         completed_iterations=functools.partial(getattr, model, "iteration"),
     )
     log_net_sizes(model)
-    trainer = build_trainer(cfg, model, parts.callbacks, parts.loggers)
+    trainer = build_trainer(cfg, model, parts.callbacks, parts.loggers, multirun)
     return parts.datamodule, model, trainer

@@ -10,7 +10,7 @@ from typing import Any
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from genlab.errors import ConfigError
-from genlab.run.preemption import signal_number
+from genlab.stopping import signal_number
 
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed")
 # Trainer arguments that genlab sets itself or that raise under manual optimisation.

@@ -4,10 +4,12 @@ known-harmless warnings filtered by message and module, and a closing report per
 from __future__ import annotations
 
 import logging
-import math
 import warnings
 from pathlib import Path
 from typing import Any
+
+from genlab.loggers.run_logger import route_to_run_log
+from genlab.metrics.headline import number, ordered_metrics
 
 # Warnings that say nothing a genlab user can act on, by (message regex, module regex).
 HARMLESS_WARNINGS = [
@@ -19,16 +21,6 @@ HARMLESS_WARNINGS = [
     # optuna 2.10's SQL storage on SQLAlchemy 1.4 (pinned so that it works) uses 1.x APIs
     (r"Deprecated API features detected", r"optuna\.storages\._rdb\.models"),
 ]
-# Headline metrics first in the closing report and the progress bar, then the rest by name.
-HEADLINE = (
-    "metrics/modes",
-    "metrics/stacked_modes",
-    "metrics/stacked_kl",
-    "metrics/high_quality",
-    "metrics/mode_kl",
-)
-
-
 # Libraries whose INFO records go to the run's log file only (warnings and errors still show).
 LOG_FILE_ONLY = ("lightning", "mlflow", "alembic", "wandb")
 
@@ -40,16 +32,6 @@ class ConsoleFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not (record.name.startswith(LOG_FILE_ONLY) and record.levelno < logging.WARNING)
-
-
-def route_to_run_log(name: str) -> None:
-    """A library logger that brought its own console handler (mlflow does) hands its records to
-    Hydra's handlers instead: each once, INFO in the run's log file only."""
-    logger = logging.getLogger(name)
-    for handler in list(logger.handlers):
-        if type(handler) is logging.StreamHandler:
-            logger.removeHandler(handler)
-    logger.propagate = True
 
 
 def quiet_third_party() -> None:
@@ -65,22 +47,6 @@ def ignore_harmless_warnings() -> None:
     """Ignore HARMLESS_WARNINGS in this process (genlab-train applies it at start)."""
     for message, module in HARMLESS_WARNINGS:
         warnings.filterwarnings("ignore", message=message, module=module)
-
-
-def ordered_metrics(values: dict[str, Any]) -> list[tuple[str, float]]:
-    """The run's final `metrics/*` values, headline first, as (short name, value)."""
-    metrics = {
-        k: v for k, v in values.items() if k.startswith("metrics/") and k != "metrics/seconds"
-    }
-    order = sorted(
-        metrics, key=lambda k: (HEADLINE.index(k) if k in HEADLINE else len(HEADLINE), k)
-    )
-    return [(k.removeprefix("metrics/"), float(metrics[k])) for k in order]
-
-
-def number(value: float) -> str:
-    """Four significant digits."""
-    return f"{value:.4g}" if math.isfinite(value) else str(value)
 
 
 def run_report(summary: dict[str, Any], run_dir: Path) -> str:

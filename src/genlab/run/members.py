@@ -50,19 +50,22 @@ def build_member(
     seed: int,
     extra_callbacks: list[Any] | None = None,
     purge_step: int | None = None,
+    multirun: bool = False,
 ) -> Any:
     """A member's parts (genlab.run.build.RunParts) as its plain run has them at its first
     step: built from its seed, data set up, configure_model applied (spectral norm draws its u,
     v there)."""
     from genlab.run.build import build_parts
 
-    parts = build_parts(cfg, seed, extra_callbacks, purge_step)
+    parts = build_parts(cfg, seed, extra_callbacks, purge_step, multirun)
     parts.datamodule.setup("fit")
     parts.model.configure_model()
     return parts
 
 
-def build_batched(cfg: DictConfig, parts: list[Any]) -> tuple[Any, Any, Any, list[Any]]:
+def build_batched(
+    cfg: DictConfig, parts: list[Any], multirun: bool = False
+) -> tuple[Any, Any, Any, list[Any]]:
     """(data module, batched model, trainer, member runs) for K members' parts (K >= 2)."""
     from genlab.callbacks.members import MemberCallbacks, MemberRun, MemberStopCheckpoint
     from genlab.callbacks.stop import StopCheckpoint
@@ -97,7 +100,7 @@ def build_batched(cfg: DictConfig, parts: list[Any]) -> tuple[Any, Any, Any, lis
     ]
     # after the members' own callbacks; the preemption signal (SLURM) is for plain runs only
     callbacks = [ProcessPolicy(), dispatcher, MemberStopCheckpoint(dispatcher, checkpoints)]
-    trainer = build_trainer(cfg, batched, callbacks, [])
+    trainer = build_trainer(cfg, batched, callbacks, [], multirun)
     return MemberDataModule([m.datamodule for m in members]), batched, trainer, members
 
 
@@ -122,11 +125,11 @@ def _train_group(starts: list[Any]) -> list[float | None]:
     from genlab.callbacks.members import MemberCallbacks
     from genlab.models.members import stack_checkpoints
     from genlab.run.build import assemble, record_facts
-    from genlab.train import _fit, finish_run, record_failure, run_summary
+    from genlab.run.lifecycle import finish_run, fit_run, record_failure, run_summary
 
     if len(starts) == 1 and starts[0].resume is not None:  # a plain resume, as train() does
         try:
-            _fit(starts[0])
+            fit_run(starts[0])
         except Exception as err:
             return [_failed(starts[0], err)]
         return [finish_run(starts[0])]
@@ -134,7 +137,9 @@ def _train_group(starts: list[Any]) -> list[float | None]:
     built: list[tuple[int, Any, Any]] = []  # (index in starts, start, parts)
     for index, start in enumerate(starts):
         try:
-            parts = build_member(start.cfg, start.seed, [run_summary(start)], start.purge_step)
+            parts = build_member(
+                start.cfg, start.seed, [run_summary(start)], start.purge_step, start.job.multirun
+            )
         except Exception as err:
             results[index] = _failed(start, err)
             continue
@@ -142,13 +147,13 @@ def _train_group(starts: list[Any]) -> list[float | None]:
         built.append((index, start, parts))
     if not built:
         return [results[i] for i in range(len(starts))]
-    cfg = built[0][1].cfg
+    cfg, multirun = built[0][1].cfg, built[0][1].job.multirun
     ckpt_path = None
     if len(built) == 1:
-        datamodule, model, trainer = assemble(cfg, built[0][2])
+        datamodule, model, trainer = assemble(cfg, built[0][2], multirun)
         ckpt_path = str(built[0][1].resume.checkpoint) if built[0][1].resume else None
     else:
-        datamodule, model, trainer, members = build_batched(cfg, [b[2] for b in built])
+        datamodule, model, trainer, members = build_batched(cfg, [b[2] for b in built], multirun)
         if built[0][1].resume is not None:
             checkpoints = [
                 torch.load(start.resume.checkpoint, map_location="cpu", weights_only=True)
@@ -178,8 +183,8 @@ def _train_group(starts: list[Any]) -> list[float | None]:
 
 def _failed(start: Any, err: BaseException) -> float | None:
     from genlab.run.console import job_line
+    from genlab.run.lifecycle import record_failure
     from genlab.run.run_record import read_summary
-    from genlab.train import record_failure
 
     if isinstance(err, PROGRAMMING_ERRORS):
         raise err

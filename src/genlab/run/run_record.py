@@ -87,6 +87,14 @@ class RunRecord:
     def path(self) -> Path:
         return self.run_dir / SUMMARY_FILE
 
+    @staticmethod
+    def failure_fields(err: BaseException) -> dict[str, str]:
+        """What summary.json says about an exception: one line and the whole traceback."""
+        return {
+            "error": f"{type(err).__name__}: {err}",
+            "traceback": "".join(traceback.format_exception(err)),
+        }
+
     def write(
         self, status: str, iterations_done: int, values: dict[str, float], **extra: Any
     ) -> dict[str, Any]:
@@ -136,14 +144,6 @@ def start_facts(
     resumed = {"iteration": resumed_from, "time": now_iso()}
     facts["resumed_at"] = [*(facts["resumed_at"] or []), resumed]
     return facts
-
-
-def failure_fields(err: BaseException) -> dict[str, str]:
-    """What summary.json says about an exception: one line and the whole traceback."""
-    return {
-        "error": f"{type(err).__name__}: {err}",
-        "traceback": "".join(traceback.format_exception(err)),
-    }
 
 
 def read_summary(run_dir: str | Path) -> dict[str, Any]:

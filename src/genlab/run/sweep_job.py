@@ -113,6 +113,17 @@ def plan_job(run_dir: Path, cfg: DictConfig, retry_failed: bool) -> JobPlan:
     return JobPlan(JobAction.TRAIN, previous)
 
 
+def recorded_earlier(run_dir: Path, cfg: DictConfig) -> JobPlan | None:
+    """The plan of a rerun sweep job whose folder holds a final record (completed, or failed and
+    kept): nothing to train. None when there is work left (planned again under the folder lock,
+    which loads its checkpoint once, there)."""
+    final = ("completed", "failed", "diverged")
+    if not (run_dir / SUMMARY_FILE).is_file() or read_summary(run_dir)["status"] not in final:
+        return None
+    plan = plan_job(run_dir, cfg, bool(cfg.sweep_retry_failed))
+    return plan if plan.action in (JobAction.DONE, JobAction.KEEP) else None
+
+
 def previous_seed(run_dir: Path) -> int | None:
     """The seed recorded in a job folder's summary.json (a sweep with seed=null reuses it)."""
     if not (run_dir / SUMMARY_FILE).is_file():

@@ -15,11 +15,10 @@ from omegaconf import DictConfig
 from genlab.errors import GenlabError
 from genlab.run.console import job_line
 from genlab.run.hydra_job import current_job
-from genlab.run.preemption import RunPreempted
 from genlab.run.resume import BrokenCheckpointError
-from genlab.run.run_record import RunRecord, failure_fields, now_iso, read_summary
-from genlab.run.stopping import RunStopped, StoppedJob, SweepStopped, exit_code
+from genlab.run.run_record import RunRecord, now_iso, read_summary
 from genlab.run.sweep_job import FolderConflictError
+from genlab.stopping import RunPreempted, RunStopped, StoppedJob, SweepStopped, exit_code
 
 log = logging.getLogger("genlab.train")
 
@@ -71,7 +70,7 @@ def record_failed_job(cfg: DictConfig, err: BaseException) -> float:
         facts.update(seed=cfg.seed, overrides=job.overrides, started_at=now_iso())
         record = RunRecord(run_dir, facts)
         if not record.path.exists():
-            record.write("failed", 0, {}, **failure_fields(err))
+            record.write("failed", 0, {}, **RunRecord.failure_fields(err))
         summary = read_summary(run_dir)
     except Exception as record_err:  # the sweep goes on even when the folder is unusable
         log.error("could not record the failure: %s: %s", type(record_err).__name__, record_err)
@@ -91,7 +90,7 @@ def run_task(task: Callable[[DictConfig], float | None], cfg: DictConfig) -> flo
     sweep (exit 2), and so does the
     preemption signal (exit 3, after the checkpoint is saved). A stop signal (SIGINT, SIGTERM)
     ends a run with 128 + its number and says how to continue; in a sweep it becomes
-    SweepStopped, which ends the sweep (genlab.run.stopping).
+    SweepStopped, which ends the sweep (genlab.stopping).
     """
     job = current_job()
     try:

@@ -71,10 +71,10 @@ def run_group(
 ) -> GroupOutcome:
     """Run one group's jobs: each prepared in its own folder with Hydra's job set-up, then
     trained together (in a worker process, or in this one)."""
+    from genlab.run.lifecycle import RunStart
     from genlab.run.members import members_refusal, train_members
-    from genlab.run.stopping import RunStopped, StoppedJob, SweepStopped
     from genlab.run.task import run_task
-    from genlab.train import RunStart
+    from genlab.stopping import RunStopped, StoppedJob, SweepStopped
 
     setup_globals()
     Singleton.set_state(singleton_state)
@@ -121,7 +121,7 @@ def _start_member(cfg: DictConfig) -> Any:
     current one (its folder: the members train after every job has been prepared)."""
     from omegaconf import OmegaConf
 
-    from genlab.train import RunStart, start_run
+    from genlab.run.lifecycle import RunStart, start_run
 
     start = start_run(cfg)
     if isinstance(start, RunStart):

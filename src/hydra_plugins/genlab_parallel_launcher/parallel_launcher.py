@@ -1,7 +1,7 @@
 """A Hydra launcher that runs a sweep's jobs `n_jobs` at a time in loky worker processes (as
 hydra-joblib-launcher does), and stops them cleanly.
 
-On Ctrl-C or SIGTERM to the sweep (genlab.run.stopping) no job is started any more, the request
+On Ctrl-C or SIGTERM to the sweep (genlab.stopping) no job is started any more, the request
 goes on to every worker as SIGTERM, each running job saves its checkpoint and records itself
 interrupted, the workers are shut down, and the sweep ends with SweepStopped (exit 130 / 143),
 naming the stopped jobs and the command that continues them. A second signal kills the workers
@@ -41,7 +41,7 @@ class GroupOutcome:
     stop signal ended, and how many it never started."""
 
     returns: list[JobReturn | None]
-    stopped: list[Any] = field(default_factory=list)  # genlab.run.stopping.StoppedJob
+    stopped: list[Any] = field(default_factory=list)  # genlab.stopping.StoppedJob
     not_started: int = 0
 
 
@@ -77,7 +77,7 @@ def run_jobs(
     singleton_state: dict[Any, Any],
 ) -> GroupOutcome:
     """A pool call of the parallel launcher: its jobs one by one (one, unless given more)."""
-    from genlab.run.stopping import STOP, SweepStopped
+    from genlab.stopping import STOP, SweepStopped
 
     setup_globals()
     Singleton.set_state(singleton_state)
@@ -98,7 +98,7 @@ def run_jobs(
 
 def _enter_worker() -> None:
     """A pool worker's first act: stop on its parent's SIGTERM, ignore the terminal's SIGINT."""
-    from genlab.run.stopping import STOP
+    from genlab.stopping import STOP
 
     STOP.enter(worker=True)
 
@@ -118,7 +118,7 @@ def run_pool(
 ) -> list[GroupOutcome | None]:
     """`worker(*call)` for each call, `n_jobs` at a time in loky workers (1: in this process,
     in order); a stop signal ends the dispatch (None: a call never made) and the workers."""
-    from genlab.run.stopping import STOP
+    from genlab.stopping import STOP
 
     outcomes: list[GroupOutcome | None] = [None] * len(calls)
     if n_jobs == 1:
@@ -160,7 +160,7 @@ def stop_sweep_if_requested(
     outcomes: list[GroupOutcome | None], calls: list[tuple[Any, ...]], sweep_dir: str
 ) -> None:
     """Raise SweepStopped (which genlab-train reports) when a stop signal ended the sweep."""
-    from genlab.run.stopping import STOP, SweepStopped
+    from genlab.stopping import STOP, SweepStopped
 
     stopped = [job for o in outcomes if o is not None for job in o.stopped]
     if not (STOP.requested or stopped):

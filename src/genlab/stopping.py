@@ -11,8 +11,20 @@ folder>), as after a kill -9.
 Who does what: the process's request (`STOP`) is set by its signal handlers; the stop callback
 (genlab.callbacks.stop) acts on it at the end of a batch; a local sweep's parent passes it on
 to its worker processes as SIGTERM (`StopRequest.forwarding`), and their own SIGINT is ignored:
-the terminal's Ctrl-C reaches every process of the group, and the parent speaks for it. Light
-to import.
+the terminal's Ctrl-C reaches every process of the group, and the parent speaks for it.
+
+Preemption stops a run so that it can continue: finish the batch, save the checkpoint, leave
+the run record `running`, then pass the signal on (RunPreempted).
+
+On SLURM, submitit sends SIGUSR2 `signal_delay_s` before a time limit or on preemption and
+requeues the job when its own handler runs; genlab takes the signal first, saves
+`checkpoints/last.ckpt` at the end of the current batch, and then calls submitit's handler from
+the main loop, where no training step is half done. The requeued job finds its folder `running`
+with a checkpoint and resumes (genlab.run.sweep_job). Locally, `kill -USR2 <pid>` stops a run or
+sweep the same way; the same command continues it.
+
+Shared by the stop callback, the run lifecycle and the launchers, below all of them: it imports
+nothing of genlab but its errors.
 """
 
 from __future__ import annotations
@@ -26,6 +38,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any
+
+from genlab.errors import ConfigError
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -219,3 +233,40 @@ def _in_main_thread() -> bool:
 
 
 STOP = StopRequest()
+
+
+SignalHandler = Any  # what signal.signal returns: a callable, SIG_DFL, SIG_IGN or None
+
+
+def signal_number(name: str) -> signal.Signals:
+    """The signal called `name` (SIGUSR2, USR2, SIGTERM ...), or a ConfigError naming the key."""
+    full = name if name.upper().startswith("SIG") else f"SIG{name}"
+    try:
+        return signal.Signals[full.upper()]
+    except KeyError:
+        raise ConfigError(
+            f"preemption_signal={name}: not a signal of this system; use e.g. SIGUSR2 (what"
+            " submitit sends before a SLURM time limit) or null to turn it off"
+        ) from None
+
+
+class RunPreempted(BaseException):
+    """Training stopped at `iteration` on a signal, with its checkpoint saved.
+
+    A BaseException, like KeyboardInterrupt: no job-failure policy may catch it, the process
+    (a whole sweep) stops. `pass_on()` hands the signal to the handler installed before genlab's.
+    """
+
+    def __init__(self, signum: int, iteration: int, previous: SignalHandler) -> None:
+        super().__init__(
+            f"stopped at iteration {iteration} on {signal.Signals(signum).name}; the checkpoint"
+            " is saved and the run record says running: the same command continues it"
+        )
+        self.signum = signum
+        self.iteration = iteration
+        self.previous = previous
+
+    def pass_on(self) -> None:
+        """Run the earlier handler (submitit's requeue, which exits) if there was one."""
+        if callable(self.previous):
+            self.previous(self.signum, None)
