@@ -16,33 +16,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import pickle
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed")
 MODELS = ("gan", "wgan_gp", "vae")
-
-
-def fake_cifar10(root: Path, per_batch: int = 2000) -> None:
-    folder = root / "cifar-10-batches-py"
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
-    for i in range(1, 6):
-        batch = {
-            "data": rng.integers(0, 256, size=(per_batch, 3072), dtype=np.uint8),
-            "labels": rng.integers(0, 10, size=per_batch).tolist(),
-        }
-        with open(folder / f"data_batch_{i}", "wb") as f:
-            pickle.dump(batch, f)
 
 
 class IterationClock:
@@ -180,7 +165,9 @@ def penalty_agreement(device: str) -> list[tuple[str, float, float]]:
     from genlab.nets.dcgan import DCGANDiscriminator
 
     torch.manual_seed(0)
-    critic = DCGANDiscriminator([3, 32, 32], 64, "layer", pack=1, minibatch_std=0).to(device)
+    # net=dcgan's critic at 32x32 (net/dcgan.yaml: layer norm, no packing)
+    critic = DCGANDiscriminator([3, 32, 32], 64, None, False, "conv", "dcgan", "layer", 1, 0)
+    critic = critic.to(device)
     real = torch.randn(64, 3, 32, 32, device=device)
     fake = torch.randn(64, 3, 32, 32, device=device)
     alpha = torch.rand(64, 1, 1, 1, device=device)  # the same interpolation weights for every run
@@ -264,6 +251,8 @@ def column_settings(column: str) -> tuple[str, bool]:
 
 
 def main() -> None:
+    from genlab.data.fake import make_fake_cifar10
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=200)
     parser.add_argument("--device", choices=["cuda", "cpu"], default="cuda")
@@ -277,7 +266,7 @@ def main() -> None:
         torch.backends.cudnn.allow_tf32 = True
         print(f"device: {torch.cuda.get_device_name()}")
     data_root = Path(tempfile.mkdtemp())
-    fake_cifar10(data_root)
+    make_fake_cifar10(data_root, per_batch=2000)
     columns = [*PRECISIONS, "bf16+compile"]
     print(f"{'model':<8} " + " ".join(f"{c:>13}" for c in columns) + "   (iterations/s)")
     for model in args.models:

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import multiprocessing.process
 import os
-import pickle
 import signal
-import struct
 import subprocess
 import sys
 from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
@@ -22,6 +19,12 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from genlab import CONF_DIR
+from genlab.data.fake import (  # noqa: F401 - the tests' fake data sets, imported from here
+    IMAGE_FOLDER_FORMATS,
+    make_fake_cifar10,
+    make_fake_mnist,
+    make_image_folder,
+)
 
 TESTS_DIR = Path(__file__).resolve().parent
 
@@ -142,8 +145,8 @@ class ProcessGuard:
         if self.test is None:
             return
         message = (
-            f"this test starts a process: mark it @pytest.mark.process ({self.test} {what};"
-            " see the two tiers in tests/conftest.py)"
+            f"this test starts a process or sends a signal: mark it @pytest.mark.process"
+            f" ({self.test} {what}; see the two tiers in tests/conftest.py)"
         )
         self.refused.append(message)
         pytest.fail(message)
@@ -216,7 +219,7 @@ def evaluator_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def run_train(tmp_path: Path, evaluator_cache: Path) -> Callable[..., dict[str, Any]]:
     """Train in-process with fast settings and the session's evaluator cache; returns the run's
     summary.json as a dict."""
-    from genlab.run.run_record import read_summary
+    from genlab.run.folder import read_summary
     from genlab.train import train
 
     def _run(*overrides: str, run_dir: Path | None = None) -> dict[str, Any]:
@@ -291,82 +294,3 @@ def assert_triples_of(
         for channel, digit in enumerate(expected):
             matches = (flat == item[channel].flatten()).all(dim=1).nonzero().flatten()
             assert len(matches) >= 1 and digit in labels[matches].tolist()
-
-
-# Tiny stand-ins for downloaded data sets, in the formats torchvision reads.
-
-
-def write_idx_images(path: Path, images: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    n, h, w = images.shape
-    path.write_bytes(struct.pack(">IIII", 2051, n, h, w) + images.astype(np.uint8).tobytes())
-
-
-def write_idx_labels(path: Path, labels: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(struct.pack(">II", 2049, len(labels)) + labels.astype(np.uint8).tobytes())
-
-
-def make_fake_mnist(root: Path, folder: str = "MNIST", n: int = 40) -> np.ndarray:
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
-    raw = root / folder / "raw"
-    write_idx_images(raw / "train-images-idx3-ubyte", images)
-    write_idx_labels(raw / "train-labels-idx1-ubyte", rng.integers(0, 10, size=n))
-    return images
-
-
-def make_fake_cifar10(root: Path, per_batch: int = 8) -> None:
-    rng = np.random.default_rng(0)
-    folder = root / "cifar-10-batches-py"
-    folder.mkdir(parents=True, exist_ok=True)
-    for i in range(1, 6):
-        batch = {
-            "data": rng.integers(0, 256, size=(per_batch, 3072), dtype=np.uint8),
-            "labels": rng.integers(0, 10, size=per_batch).tolist(),
-        }
-        with open(folder / f"data_batch_{i}", "wb") as f:
-            pickle.dump(batch, f)
-
-
-# A folder of real images as a user would have it: MNIST-5k digits in class subfolders.
-IMAGE_FOLDER_FORMATS = ("png_grey", "jpeg_rgb", "png_rgba", "png_wide", "bmp_tall")
-
-
-def make_image_folder(root: Path, per_class: int = 20) -> tuple[np.ndarray, np.ndarray]:
-    """`per_class` MNIST-5k digits of each class under root/<digit>/, cycling through
-    IMAGE_FOLDER_FORMATS: grey PNG, RGB JPEG, RGBA PNG (white, the digit in the alpha channel),
-    and non-square ones (the digit centred on a black 28x36 / 36x28 canvas); plus a note that is
-    not an image. Returns the digits (N, 28, 28) uint8 and labels, in the folder's sorted order."""
-    from PIL import Image
-
-    from genlab.data.mnist5k import read_mnist5k
-
-    images, labels = read_mnist5k()
-    digits, kept = [], []
-    for label in range(10):
-        picks = (labels == label).nonzero().flatten()[:per_class]
-        for i, index in enumerate(picks.tolist()):
-            digit = images[index, 0].numpy()
-            kind = IMAGE_FOLDER_FORMATS[i % len(IMAGE_FOLDER_FORMATS)]
-            folder = root / str(label)
-            folder.mkdir(parents=True, exist_ok=True)
-            name = folder / f"{i:03d}"
-            if kind == "png_grey":
-                Image.fromarray(digit, "L").save(f"{name}.png")
-            elif kind == "jpeg_rgb":
-                Image.fromarray(np.stack([digit] * 3, -1), "RGB").save(f"{name}.jpg", quality=95)
-            elif kind == "png_rgba":
-                white = np.full((28, 28, 3), 255, np.uint8)
-                Image.fromarray(np.dstack([white, digit]), "RGBA").save(f"{name}.png")
-            else:
-                wide = kind == "png_wide"
-                canvas = np.zeros((28, 36) if wide else (36, 28), np.uint8)
-                canvas[:, 4:32] = digit if wide else 0
-                if not wide:
-                    canvas[4:32, :] = digit
-                Image.fromarray(canvas, "L").save(f"{name}.{'png' if wide else 'bmp'}")
-            digits.append(digit)
-            kept.append(label)
-    (root / "README.txt").write_text("not an image\n")
-    return np.stack(digits), np.array(kept)

@@ -24,7 +24,7 @@ from genlab.models.augment import (
 from genlab.models.gan import GAN
 from genlab.models.wgan_gp import WGANGP
 from genlab.nets.mlp import MLPDiscriminator
-from genlab.run.config_checks import check_config, config_problems
+from genlab.run.checks import check_config, config_problems
 
 POLICY = "color,translation,cutout"
 SHAPE = (1, 8, 8)

@@ -7,9 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from conftest import FAST, genlab_env, genlab_train_cli
 
 genlab_train = genlab_train_cli
+
+# every test here runs genlab-train in a subprocess, as users do (make test, not test-fast)
+pytestmark = pytest.mark.process
 
 
 def test_help_lists_the_config_groups(tmp_path: Path) -> None:

@@ -323,6 +323,7 @@ def test_bad_input_exits_2_with_a_message(
     assert not (tmp_path / "sweep" / "comparison.md").exists()
 
 
+@pytest.mark.process
 def test_help_answers_without_importing_torch(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "genlab.compare", "--help"],

@@ -16,7 +16,7 @@ from conftest import (
 )
 from genlab import CONF_DIR
 from genlab.errors import ConfigError
-from genlab.run.config_checks import check_config, config_problems
+from genlab.run.checks import check_config, config_problems
 
 
 @pytest.mark.parametrize(
@@ -145,7 +145,7 @@ def offline_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_every_metrics_fits_its_data_or_is_refused_with_a_message(
     tmp_path: Path, offline_data: Path, evaluator_cache: Path, data: str
 ) -> None:
-    from genlab.run.run_record import read_summary
+    from genlab.run.folder import read_summary
     from genlab.train import train
 
     tiny = [
@@ -186,7 +186,7 @@ def test_every_metrics_fits_its_data_or_is_refused_with_a_message(
 def test_a_sweeps_base_config_is_checked_for_its_values_only(tmp_path: Path) -> None:
     # `-m data=digits,mnist5k metrics=domain`: Hydra's base config of the sweep holds the default
     # data (ring8), which metrics=domain cannot score; each job is checked in full instead
-    from genlab.run.preflight import PreflightChecks
+    from genlab.run.checks import PreflightChecks
 
     cfg = compose_config(tmp_path, [f"paths.root_dir={tmp_path}", "metrics=domain"])
     with pytest.raises(ConfigError, match="metrics=domain needs a labelled image data set"):

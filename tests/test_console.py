@@ -6,12 +6,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
 from conftest import compose_config, genlab_env
 
 
+@pytest.mark.process
 def test_a_run_prints_each_line_once_and_ends_with_its_metrics(tmp_path: Path) -> None:
     result = subprocess.run(
         [

@@ -136,7 +136,7 @@ def search_path(user: Path) -> str:
 def train_in_process(tmp_path: Path, user: Path, *overrides: str) -> tuple[dict, dict]:
     """Train as `genlab-train --config-dir <user>/my_configs ...` would, in this process;
     returns the run's summary.json and what RunProbe saw."""
-    from genlab.run.run_record import read_summary
+    from genlab.run.folder import read_summary
     from genlab.train import train
 
     run_dir, probe = tmp_path / "run", tmp_path / "probe.json"
@@ -286,6 +286,7 @@ def test_every_genlab_train_line_of_the_page_composes_and_builds_with_the_user_f
             assert instantiate(cfg.data).name == cfg.data.name, job
 
 
+@pytest.mark.process
 def test_the_examples_compose_through_genlab_train_config_dir(
     user: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

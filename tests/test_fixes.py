@@ -269,7 +269,7 @@ def test_the_critic_and_the_vae_on_each_image_net(tmp_path: Path, net: str, mode
 
 
 def test_bad_switch_values_are_refused_before_training(tmp_path: Path) -> None:
-    from genlab.run.config_checks import config_problems
+    from genlab.run.checks import config_problems
 
     cfg = compose_config(
         tmp_path, ["model.pack=3", "model.r1_gamma=-1", "model.instance_noise_std=-0.1"]

@@ -147,6 +147,7 @@ def _args(root: Path, *extra: str) -> list[str]:
     ]
 
 
+@pytest.mark.process
 def test_bad_input_stops_with_exit_2_before_any_run_folder(tmp_path: Path) -> None:
     good = tmp_path / "good"
     make_image_folder(good, per_class=1)

@@ -132,6 +132,7 @@ def test_the_nets_of_documented_experiments_are_unchanged(tmp_path: Path, case: 
         assert out.double().abs().sum().item() == pytest.approx(magnitude, rel=1e-5), name
 
 
+@pytest.mark.process
 def test_a_dcgan_run_saved_before_the_layout_and_augment_switches_resumes(tmp_path: Path) -> None:
     args = [
         "data=digits",

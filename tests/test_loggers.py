@@ -16,7 +16,7 @@ from conftest import FAST, compose_config, final_values, genlab_train_cli
 from genlab.errors import ConfigError
 from genlab.loggers.mlflow_run import metric_key
 from genlab.loggers.run_logger import run_name
-from genlab.run.run_record import read_summary
+from genlab.run.folder import read_summary
 
 TINY = [
     *FAST,
@@ -50,13 +50,14 @@ def run_names(run_dir: Path, wandb_id: str) -> list[str]:
     ]
 
 
+@pytest.mark.process
 def test_mlflow_and_wandb_runs_are_named_by_the_runs_overrides(tmp_path: Path) -> None:
     """run_name comes from the config (the resolver genlab_run_name): the overrides less
     folders, loggers and console ones; the folder is a tag / config key beside it."""
-    from genlab.run import resolvers
     from genlab.run.build import instantiate_loggers
+    from genlab.run.config import register_resolvers
 
-    resolvers.register()  # as importing genlab.train does
+    register_resolvers()  # as importing genlab.train does
     run_dir = tmp_path / "run"
     overrides = [
         f"paths.root_dir={tmp_path}",
@@ -115,10 +116,9 @@ def test_the_run_name_rule(tmp_path: Path) -> None:
 def test_the_run_name_is_a_label_that_does_not_change_the_config_hash(tmp_path: Path) -> None:
     """Like folders, the name does not count in config_hash: overrides in another order hash
     alike, and so does a sweep folder recorded when run_name was null (reruns reuse it)."""
-    from genlab.run import resolvers
-    from genlab.run.config_identity import config_hash, differing_keys
+    from genlab.run.config import config_hash, differing_keys, register_resolvers
 
-    resolvers.register()
+    register_resolvers()
     common = [f"paths.root_dir={tmp_path}", "logger=[mlflow,wandb]"]
     cfg = compose_config(tmp_path / "run", [*common, "fix=lsgan", "seed=1"])
     other_order = compose_config(tmp_path / "run", [*common, "seed=1", "fix=lsgan"])
@@ -130,6 +130,7 @@ def test_the_run_name_is_a_label_that_does_not_change_the_config_hash(tmp_path: 
     assert config_hash(compose_config(tmp_path / "run", [*common, "fix=lsgan"])) != config_hash(cfg)
 
 
+@pytest.mark.process
 @pytest.mark.slow
 def test_mlflow_store_holds_a_sweeps_runs_on_the_iteration_axis(tmp_path: Path) -> None:
     """Two seeds trained as one batched model (members): each its own MLflow and W&B run."""
@@ -187,6 +188,7 @@ def test_mlflow_store_holds_a_sweeps_runs_on_the_iteration_axis(tmp_path: Path) 
     assert read_summary(sweep / "0")["train/g_loss"] != read_summary(sweep / "1")["train/g_loss"]
 
 
+@pytest.mark.process
 @pytest.mark.slow
 def test_a_resumed_run_continues_its_mlflow_run(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
@@ -252,6 +254,7 @@ def wandb_history(path: Path) -> list[dict[str, Any]]:
     ]
 
 
+@pytest.mark.process
 @pytest.mark.slow
 def test_wandb_offline_run_holds_history_settings_and_status(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
@@ -296,7 +299,7 @@ def test_a_missing_logger_package_is_refused_before_any_work(
 ) -> None:
     import importlib.util
 
-    from genlab.run import config_checks
+    from genlab.run import checks as config_checks
 
     real = importlib.util.find_spec
     monkeypatch.setattr(

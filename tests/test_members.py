@@ -29,9 +29,9 @@ from genlab.nets.members import MemberError, member_state, stack_nets, stack_sta
 from genlab.nets.mlp import MLPDiscriminator, MLPGenerator
 from genlab.nets.resnet import ResNetDiscriminator, ResNetEncoder, ResNetGenerator
 from genlab.run.build import build
+from genlab.run.folder import read_summary
 from genlab.run.members import build_batched, build_member
-from genlab.run.resume import load_checkpoint_iteration
-from genlab.run.run_record import read_summary
+from genlab.run.rerun import load_checkpoint_iteration
 
 NETS = {
     "mlp_d_pack_mbstd": (lambda: MLPDiscriminator([2], [8, 8], "leaky_relu", "none", 2, 4), (8, 2)),
@@ -401,6 +401,7 @@ MEMBER_SWEEP = [
 ]
 
 
+@pytest.mark.process
 @pytest.mark.slow
 def test_a_members_sweep_is_the_per_process_sweep(tmp_path: Path) -> None:
     command = ["-m", "fix=vanilla,pack2", "seed=0,1,2", *MEMBER_SWEEP]
@@ -445,6 +446,7 @@ def test_a_members_sweep_is_the_per_process_sweep(tmp_path: Path) -> None:
     assert len(lines) == 6 and all("(recorded earlier)" in line for line in lines)
 
 
+@pytest.mark.process
 @pytest.mark.slow
 def test_a_killed_members_job_resumes_to_the_uninterrupted_result(tmp_path: Path) -> None:
     command = [
@@ -507,6 +509,7 @@ def test_settings_members_cannot_train_exactly_are_named(
     assert refusal is not None and message in refusal and override.split("=")[0] in refusal
 
 
+@pytest.mark.process
 @pytest.mark.slow
 def test_a_16_mixed_members_sweep_runs_its_seeds_as_plain_jobs(tmp_path: Path) -> None:
     result = genlab_train_cli(

@@ -187,6 +187,7 @@ def test_missing_inception_weights_stop_before_training(tmp_path: Path, monkeypa
     assert not list(tmp_path.rglob("events.out.tfevents.*"))
 
 
+@pytest.mark.process
 def test_missing_inception_weights_file_exits_nonzero(tmp_path: Path) -> None:
     from conftest import make_fake_cifar10
 
@@ -201,6 +202,7 @@ def test_missing_inception_weights_file_exits_nonzero(tmp_path: Path) -> None:
     assert "metrics.inception_weights=" in result.stderr and "no such file" in result.stderr
 
 
+@pytest.mark.process
 @pytest.mark.slow
 @pytest.mark.parametrize("data", ["ring8", "digits"])
 def test_ddp_metrics_equal_one_process_on_the_same_samples(
@@ -216,7 +218,7 @@ def test_ddp_metrics_equal_one_process_on_the_same_samples(
         *fast_overrides([f"data={data}"]),
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    from genlab.run.run_record import read_summary
+    from genlab.run.folder import read_summary
 
     logged = read_summary(tmp_path / "ddp")
     single = evaluate_checkpoint(tmp_path / "ddp" / "checkpoints" / "last.ckpt", [])
@@ -412,6 +414,7 @@ def _cache_side_by_side(path: str) -> None:
     assert torch.equal(cached_tensor(Path(path), slow), torch.arange(4.0))
 
 
+@pytest.mark.process
 def test_jobs_side_by_side_may_fill_one_cache_file_at_once(tmp_path: Path) -> None:
     # two members groups of a sweep computed the same real statistics at once; a shared
     # temporary name made one of them fail (FileNotFoundError on the rename)

@@ -10,7 +10,12 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from conftest import genlab_env
+
+# builds a wheel and runs python from it (make test, not test-fast)
+pytestmark = pytest.mark.process
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGED_CONFIGS = REPO / "src" / "genlab" / "conf"

@@ -1,4 +1,4 @@
-"""One way to rebuild a run from its folder (run/recorded_config.py): genlab-sample and genlab-eval
+"""One way to rebuild a run from its folder (run/rebuild.py): genlab-sample and genlab-eval
 start from the config the run recorded, not from today's configs, so a run made with the user's
 own --config-dir rebuilds without it, a run saved before a switch existed rebuilds with the value
 it ran with, and overrides that would change the model are refused."""
@@ -21,6 +21,9 @@ from conftest import FAST, FAST_CONV, genlab_train_cli
 from genlab import CONF_DIR
 from genlab.evaluate import run as evaluate
 from genlab.sample import run as sample
+
+# the runs fixture trains with genlab-train subprocesses (make test, not test-fast)
+pytestmark = pytest.mark.process
 
 TINY = ["iterations=4", "log_every_n_iterations=2", "logger=csv", "callbacks.samples=null"]
 # the user's experiment: a latent size and nets no shipped config has, so a rebuild from today's

@@ -26,7 +26,7 @@ from conftest import (
     write_hydra_record,
 )
 from genlab.models.gan import GAN
-from genlab.run.run_record import read_summary
+from genlab.run.folder import read_summary
 from genlab.train import train
 
 
@@ -78,6 +78,7 @@ def test_run_record_says_what_ran_where(run_train) -> None:
     assert "config/text_summary" in events.Tags()["tensors"]
 
 
+@pytest.mark.process
 @pytest.mark.parametrize(("model", "fast"), [("gan", FAST), ("wgan_gp", FAST), ("vae", FAST_CONV)])
 def test_resume_continues_bit_exactly(tmp_path: Path, model: str, fast: list[str]) -> None:
     data = "data=digits" if model == "vae" else "data=ring8"
@@ -130,6 +131,7 @@ def test_a_resume_mid_epoch_is_exact_and_lightning_finds_the_loader_resumable(
     assert_same_weights(final_state(straight), final_state(tmp_path / "split"))
 
 
+@pytest.mark.process
 def test_resume_refuses_overrides_that_change_the_run(tmp_path: Path) -> None:
     first = cli(tmp_path, "iterations=4", "hydra.run.dir=run", *FAST)
     assert first.returncode == 0, first.stderr
@@ -141,6 +143,7 @@ def test_resume_refuses_overrides_that_change_the_run(tmp_path: Path) -> None:
     assert read_summary(tmp_path / "run")["iterations_done"] == 4
 
 
+@pytest.mark.process
 def test_resume_of_a_run_saved_before_the_compile_switch(tmp_path: Path) -> None:
     first = cli(tmp_path, "iterations=4", "hydra.run.dir=run", *FAST)
     assert first.returncode == 0, first.stderr
@@ -152,6 +155,7 @@ def test_resume_of_a_run_saved_before_the_compile_switch(tmp_path: Path) -> None
     assert read_summary(tmp_path / "run")["iterations_done"] == 8
 
 
+@pytest.mark.process
 def test_resume_of_an_mlp_run_saved_before_the_activation_switches(tmp_path: Path) -> None:
     first = cli(tmp_path, "iterations=4", "hydra.run.dir=run", *FAST)
     assert first.returncode == 0, first.stderr
@@ -164,6 +168,7 @@ def test_resume_of_an_mlp_run_saved_before_the_activation_switches(tmp_path: Pat
     assert read_summary(tmp_path / "run")["iterations_done"] == 8
 
 
+@pytest.mark.process
 def test_sigkill_mid_run_resumes_to_completion(tmp_path: Path) -> None:
     args = [
         "iterations=100000",
@@ -274,6 +279,7 @@ BAD_INPUTS = [
 ]
 
 
+@pytest.mark.process
 @pytest.mark.parametrize(("args", "fragment"), BAD_INPUTS, ids=[f for _, f in BAD_INPUTS])
 def test_bad_input_is_refused_before_training(tmp_path: Path, args, fragment: str) -> None:
     argv = [a(tmp_path) if callable(a) else a for a in args]

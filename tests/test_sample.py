@@ -42,6 +42,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return checkpoints
 
 
+@pytest.mark.process
 def test_the_same_seed_gives_the_same_bytes_and_every_picture_has_its_shape(
     runs: dict[str, Path], tmp_path: Path
 ) -> None:
@@ -63,16 +64,18 @@ def test_the_same_seed_gives_the_same_bytes_and_every_picture_has_its_shape(
     assert first["grid"].parent == tmp_path / "a"
 
 
+@pytest.mark.process
 def test_a_dcgan_samples_from_its_checkpoint(runs: dict[str, Path], tmp_path: Path) -> None:
     written = sample([f"ckpt_path={runs['dcgan']}", "n=6", f"out={tmp_path}"])
     assert np.load(written["samples"]).shape == (6, 1, 8, 8)
     assert written["grid"].is_file()
 
 
+@pytest.mark.process
 def test_a_run_with_ema_samples_from_its_ema_generator(
     runs: dict[str, Path], tmp_path: Path
 ) -> None:
-    from genlab.run.from_checkpoint import rebuild
+    from genlab.run.rebuild import rebuild
 
     written = sample([f"ckpt_path={runs['ema']}", "n=8", "seed=3", f"out={tmp_path}"])
     model = rebuild(runs["ema"], []).model
@@ -87,10 +90,11 @@ def test_a_run_with_ema_samples_from_its_ema_generator(
     assert not torch.equal(samples, from_generator.float())  # the EMA weights differ
 
 
+@pytest.mark.process
 def test_a_vae_writes_its_reconstructions_beside_the_originals(
     runs: dict[str, Path], tmp_path: Path
 ) -> None:
-    from genlab.run.from_checkpoint import rebuild
+    from genlab.run.rebuild import rebuild
 
     written = sample([f"ckpt_path={runs['vae']}", "n=4", "reconstructions=5", f"out={tmp_path}"])
     cell = 64 + 2
@@ -115,6 +119,7 @@ def test_a_vae_writes_its_reconstructions_beside_the_originals(
         assert np.abs(cell_at(row, column + 1) - as_pixels(rebuilt[i])).max() <= 1
 
 
+@pytest.mark.process
 def test_2d_data_gets_the_scatter_the_run_draws(runs: dict[str, Path], tmp_path: Path) -> None:
     written = sample([f"ckpt_path={runs['ring8']}", "n=500", f"out={tmp_path}"])
     assert np.load(written["samples"]).shape == (500, 2)
@@ -122,11 +127,13 @@ def test_2d_data_gets_the_scatter_the_run_draws(runs: dict[str, Path], tmp_path:
     assert "grid" not in written
 
 
+@pytest.mark.process
 def test_samples_go_into_the_run_folder_by_default(runs: dict[str, Path]) -> None:
     written = sample([f"ckpt_path={runs['ring8']}", "n=10", "seed=7"])
     assert written["samples"].parent == runs["ring8"].parent.parent / "samples" / "last_seed7"
 
 
+@pytest.mark.process
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -151,6 +158,7 @@ def test_bad_options_exit_2_with_a_message(
     assert not (tmp_path / "samples.npy").exists()
 
 
+@pytest.mark.process
 def test_a_missing_or_foreign_checkpoint_exits_2(
     runs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
@@ -320,6 +328,7 @@ def test_the_runs_stacked_pictures_carry_its_metrics_evaluators_reading(
     assert (tmp_path / "member" / "samples.png").read_bytes() == read
 
 
+@pytest.mark.process
 def test_genlab_sample_draws_stacked_digits_with_the_runs_evaluator_reading(
     tmp_path: Path, evaluator_cache: Path
 ) -> None:

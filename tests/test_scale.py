@@ -13,11 +13,12 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from conftest import FAST, compose_config, fast_overrides, genlab_env, genlab_train_cli
-from genlab.run.run_record import read_summary
+from genlab.run.folder import read_summary
 
 cli = genlab_train_cli
 
 
+@pytest.mark.process
 @pytest.mark.slow
 @pytest.mark.parametrize("model", ["gan", "wgan_gp", "vae"])
 def test_ddp_cpu_keeps_ranks_identical(tmp_path: Path, model: str) -> None:
@@ -42,6 +43,7 @@ def test_ddp_cpu_keeps_ranks_identical(tmp_path: Path, model: str) -> None:
     assert summary["status"] == "completed" and summary["iterations_done"] == 5
 
 
+@pytest.mark.process
 @pytest.mark.slow
 def test_multirun_with_ddp_gives_one_folder_per_job(tmp_path: Path) -> None:
     result = cli(
@@ -89,6 +91,7 @@ def test_bf16_mixed_trains_every_model(tmp_path: Path, model: str, data: str) ->
     assert dtypes["32-true"] == {torch.float32} and torch.bfloat16 in dtypes["bf16-mixed"]
 
 
+@pytest.mark.process
 @pytest.mark.slow
 def test_compile_trains_the_same_nets_under_the_same_names(tmp_path: Path) -> None:
     from genlab.run.build import build
@@ -201,6 +204,7 @@ def test_gradient_clipping_bounds_each_update(tmp_path: Path, monkeypatch, model
     assert max(norms) <= limit * (1 + 1e-4)
 
 
+@pytest.mark.process
 @pytest.mark.slow
 def test_submitit_local_sweep_runs_every_job(tmp_path: Path) -> None:
     result = cli(
@@ -257,11 +261,12 @@ def test_slurm_preset_gives_one_task_per_gpu(tmp_path: Path) -> None:
     ],
 )
 def test_launcher_choice_per_context(strategy, multirun, env, expected) -> None:
-    from genlab.run.launch import choose_strategy
+    from genlab.run.process import choose_strategy
 
     assert choose_strategy(strategy, multirun, env) == expected
 
 
+@pytest.mark.process
 @pytest.mark.slow
 def test_reexec_ddp_launcher_from_the_command_line_gives_one_folder(tmp_path: Path) -> None:
     env = genlab_env(tmp_path)

@@ -14,7 +14,7 @@ from hydra.utils import instantiate
 from torch import nn
 
 from conftest import compose_config
-from genlab.run.run_record import read_summary
+from genlab.run.folder import read_summary
 from genlab.train import train
 
 ARTICLE_EPOCHS, MNIST5K_ITEMS, ARTICLE_BATCH = 100, 5000, 32

@@ -18,8 +18,11 @@ from typing import Any
 import pytest
 
 from conftest import FAST, final_values, genlab_env, genlab_train_cli
-from genlab.run.resume import load_checkpoint_iteration
-from genlab.run.run_record import read_summary
+from genlab.run.folder import read_summary
+from genlab.run.rerun import load_checkpoint_iteration
+
+# genlab-train subprocesses, stopped by signals (make test, not test-fast)
+pytestmark = pytest.mark.process
 
 # batches end every 5 iterations, checkpoints every 10: a run held at 15 is stopped there
 STOPPABLE = [

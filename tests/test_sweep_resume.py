@@ -14,9 +14,8 @@ import yaml
 
 from conftest import FAST, FAST_CONV, final_values, genlab_train_cli, interrupt, make_fake_mnist
 from genlab.compare.jobs import load_jobs
-from genlab.run.resume import load_checkpoint_iteration
-from genlab.run.run_record import read_summary
-from genlab.run.sweep_job import FolderConflictError
+from genlab.run.folder import read_summary
+from genlab.run.rerun import FolderConflictError, load_checkpoint_iteration
 
 # 40 iterations, logged every 5 (so batches end every 5), checkpoints every 10, coverage at 20
 # and 40: a job killed at iteration 25 resumes from its checkpoint of iteration 20.
@@ -42,6 +41,7 @@ def file_states(job_dir: Path) -> dict[str, tuple[int, str]]:
     }
 
 
+@pytest.mark.process
 def test_a_killed_sweep_reruns_only_what_is_missing(tmp_path: Path) -> None:
     sweep = tmp_path / "sweep"
     command = ["-m", "seed=0,1,2,3", *RESUMABLE, *interrupt(tmp_path, 2, "SIGKILL")]
@@ -80,6 +80,7 @@ def test_a_killed_sweep_reruns_only_what_is_missing(tmp_path: Path) -> None:
     assert len(load_jobs(sweep)) == 4  # genlab-compare: each job once
 
 
+@pytest.mark.process
 def test_a_preempted_job_saves_its_checkpoint_and_the_rerun_continues(tmp_path: Path) -> None:
     sweep = tmp_path / "sweep"
     command = ["-m", "seed=0,1", *RESUMABLE, *interrupt(tmp_path, 1, "SIGUSR2")]
@@ -101,6 +102,7 @@ def test_a_preempted_job_saves_its_checkpoint_and_the_rerun_continues(tmp_path: 
     assert final_values(resumed) == final_values(read_summary(tmp_path / "ref" / "0"))
 
 
+@pytest.mark.process
 def test_the_preemption_signal_is_handed_on_after_the_checkpoint(
     run_train: Any, tmp_path: Path
 ) -> None:
@@ -125,6 +127,7 @@ def test_the_preemption_signal_is_handed_on_after_the_checkpoint(
     assert load_checkpoint_iteration(tmp_path / "run" / "checkpoints" / "last.ckpt") == 15
 
 
+@pytest.mark.process
 def test_a_job_folder_of_another_config_is_refused(tmp_path: Path) -> None:
     tiny = ["iterations=4", "metrics=none", "callbacks=none", "logger=csv", *FAST]
     first = genlab_train_cli(tmp_path, "-m", "seed=0", *tiny, "hydra.sweep.dir=sweep")
@@ -138,13 +141,14 @@ def test_a_job_folder_of_another_config_is_refused(tmp_path: Path) -> None:
     assert (tmp_path / "sweep" / "0" / "summary.json").read_text() == summary_text
 
 
+@pytest.mark.process
 def test_a_job_folder_from_before_a_new_switch_is_reused(tmp_path: Path) -> None:
     import json
 
     from omegaconf import open_dict
 
     from conftest import compose_config
-    from genlab.run.config_identity import config_hash
+    from genlab.run.config import config_hash
 
     tiny = ["iterations=4", "metrics=none", "callbacks=none", "logger=csv", *FAST]
     first = genlab_train_cli(tmp_path, "-m", "seed=0", *tiny, "hydra.sweep.dir=sweep")
@@ -183,8 +187,9 @@ def test_an_mlp_job_folder_from_before_the_activation_switches_is_reused(tmp_pat
     from omegaconf import OmegaConf, open_dict
 
     from conftest import compose_config
-    from genlab.run.config_identity import MLP_NET_SWITCHES, config_hash, run_config
-    from genlab.run.sweep_job import RESOLVED_CONFIG, JobAction, plan_job
+    from genlab.run.config import MLP_NET_SWITCHES, config_hash, run_config
+    from genlab.run.folder import RESOLVED_CONFIG
+    from genlab.run.rerun import JobAction, plan_job
 
     args = ["seed=0", "iterations=4", *FAST, f"paths.root_dir={tmp_path}"]
     cfg = compose_config(tmp_path / "scratch", args)
@@ -209,6 +214,7 @@ def test_an_mlp_job_folder_from_before_the_activation_switches_is_reused(tmp_pat
             plan_job(job, other, retry_failed=False)
 
 
+@pytest.mark.process
 def test_a_failed_job_is_kept_unless_retry_is_asked(tmp_path: Path) -> None:
     # MNIST is missing (and cannot be downloaded) the first time: the job fails; with the files
     # in place a rerun keeps the failure on record until sweep_retry_failed=true
@@ -226,6 +232,7 @@ def test_a_failed_job_is_kept_unless_retry_is_asked(tmp_path: Path) -> None:
     assert read_summary(tmp_path / "sweep" / "0")["status"] == "completed"
 
 
+@pytest.mark.process
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "launcher",

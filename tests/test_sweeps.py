@@ -13,9 +13,9 @@ import pytest
 import yaml
 
 from conftest import FAST, compose_config, genlab_train_cli
-from genlab.run.config_checks import config_problems
-from genlab.run.run_record import read_summary
-from genlab.run.threads import JOBLIB, SUBMITIT_LOCAL, joblib_workers, launcher_threads
+from genlab.run.checks import config_problems
+from genlab.run.folder import read_summary
+from genlab.run.process import JOBLIB, SUBMITIT_LOCAL, joblib_workers, launcher_threads
 
 # Tiny jobs: 4 iterations, small nets, no optional callbacks, CSV logs only.
 TINY = [
@@ -84,6 +84,7 @@ def test_optuna_search_composes_with_its_direction(tmp_path: Path) -> None:
     assert cfg.hydra.sweeper.sampler.seed is not None
 
 
+@pytest.mark.process
 def test_basic_launcher_gives_one_folder_and_summary_per_job(tmp_path: Path) -> None:
     result = multirun(tmp_path, "seed=0,1", "model=gan,vae", "metrics=none", *TINY)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -94,6 +95,7 @@ def test_basic_launcher_gives_one_folder_and_summary_per_job(tmp_path: Path) -> 
         assert {f"seed={seed}", f"model={model}"} <= set(summary["overrides"])
 
 
+@pytest.mark.process
 def test_rejected_and_failed_jobs_are_recorded_and_the_sweep_goes_on(tmp_path: Path) -> None:
     # jobs 0, 1: a rejected config; job 2: data too small for its batch, found in training
     result = multirun(
@@ -117,6 +119,7 @@ def test_rejected_and_failed_jobs_are_recorded_and_the_sweep_goes_on(tmp_path: P
     assert lines[-1] == "compare them: genlab-compare sweep"
 
 
+@pytest.mark.process
 def test_a_programming_error_fails_the_sweep(tmp_path: Path) -> None:
     # an optimizer that is not one: configure_optimizers raises TypeError in every job
     result = multirun(
@@ -133,6 +136,7 @@ def test_a_programming_error_fails_the_sweep(tmp_path: Path) -> None:
         assert summary["status"] == "failed" and summary["error"].startswith("TypeError")
 
 
+@pytest.mark.process
 @pytest.mark.slow
 def test_joblib_launcher_shares_the_cores_between_parallel_jobs(tmp_path: Path) -> None:
     result = multirun(
@@ -148,6 +152,7 @@ def test_joblib_launcher_shares_the_cores_between_parallel_jobs(tmp_path: Path) 
         assert summary["num_threads"] == threads
 
 
+@pytest.mark.process
 @pytest.mark.slow
 def test_optuna_search_goes_on_past_a_diverging_trial(tmp_path: Path) -> None:
     # lr 1e30 makes the critic's weights non-finite within 4 iterations. The TPE sampler is

@@ -1,6 +1,6 @@
 """genlab-eval ckpt_path=<run>/checkpoints/last.ckpt [overrides]: metrics of a checkpoint.
 
-Rebuilds the run from the config it recorded (run/recorded_config.py) plus the overrides given
+Rebuilds the run from the config it recorded (run/rebuild.py) plus the overrides given
 here (e.g. metrics.num_samples=10000 or metrics=inception; none that change the model), loads the
 weights with weights_only loading, prints the metrics as a table and writes them beside the
 checkpoint with the suffix .metrics.json (checkpoints/last.ckpt -> checkpoints/last.metrics.json).
@@ -28,7 +28,7 @@ def evaluate_checkpoint(ckpt_path: Path, overrides: list[str]) -> dict[str, Any]
     from hydra.utils import instantiate
 
     from genlab.callbacks.metrics import evaluate
-    from genlab.run.from_checkpoint import checkpoint_config, load_run
+    from genlab.run.rebuild import checkpoint_config, load_run
 
     cfg, iteration = checkpoint_config(ckpt_path, overrides, "genlab-eval")
     if cfg.metrics.suite is None:
@@ -49,7 +49,7 @@ def evaluate_checkpoint(ckpt_path: Path, overrides: list[str]) -> dict[str, Any]
 
 def run(argv: list[str]) -> dict[str, Any]:
     """Evaluate, print the table and write the JSON; returns the values."""
-    from genlab.run.folder_lock import FolderLock
+    from genlab.run.folder import FolderLock
 
     lock = None
     try:

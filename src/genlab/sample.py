@@ -1,7 +1,7 @@
 """genlab-sample ckpt_path=<run>/checkpoints/last.ckpt [n=64] [seed=0] [out=...] [...]: generate
 from a trained run's checkpoint.
 
-The run is rebuilt from the config it recorded, like genlab-eval (run/recorded_config.py;
+The run is rebuilt from the config it recorded, like genlab-eval (run/rebuild.py;
 weights-only loading; the EMA generator where the run has one, as in its own pictures). Options
 and their defaults: conf/sample.yaml; any other key=value overrides the run's config
 (trainer.accelerator=cpu keeps it off the GPU), except keys that change the model.
@@ -91,7 +91,7 @@ def generate(ckpt_path: Path, options: Any, overrides: list[str]) -> dict[str, P
     from omegaconf import OmegaConf
 
     from genlab.callbacks.samples import EncodedPicture, ScatterCanvas, enlarged, images_picture
-    from genlab.run.from_checkpoint import rebuild
+    from genlab.run.rebuild import rebuild
 
     run = rebuild(ckpt_path, overrides)
     model, datamodule = run.model, run.datamodule
@@ -170,7 +170,7 @@ def digit_reader(cfg: Any, datamodule: Any) -> Any:
 
 def run(argv: list[str]) -> dict[str, Path]:
     """Generate, print what was written; bad input exits with code 2 before any work."""
-    from genlab.run.folder_lock import FolderLock
+    from genlab.run.folder import FolderLock
 
     lock = None
     try:

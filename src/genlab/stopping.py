@@ -20,7 +20,7 @@ On SLURM, submitit sends SIGUSR2 `signal_delay_s` before a time limit or on pree
 requeues the job when its own handler runs; genlab takes the signal first, saves
 `checkpoints/last.ckpt` at the end of the current batch, and then calls submitit's handler from
 the main loop, where no training step is half done. The requeued job finds its folder `running`
-with a checkpoint and resumes (genlab.run.sweep_job). Locally, `kill -USR2 <pid>` stops a run or
+with a checkpoint and resumes (genlab.run.rerun). Locally, `kill -USR2 <pid>` stops a run or
 sweep the same way; the same command continues it.
 
 Shared by the stop callback, the run lifecycle and the launchers, below all of them: it imports

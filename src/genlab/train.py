@@ -13,12 +13,11 @@ import hydra
 from omegaconf import DictConfig
 
 from genlab import CONF_DIR
-from genlab.run import resolvers
 from genlab.run.build import build
-from genlab.run.console import ignore_harmless_warnings
+from genlab.run.config import register_resolvers
+from genlab.run.console import help_text, ignore_harmless_warnings, wants_plain_help
 from genlab.run.lifecycle import RunStart, finish_run, fit_run, record_failure, start_run
 from genlab.run.task import run_task, sweep_dir
-from genlab.run.train_help import help_text, wants_plain_help
 from genlab.stopping import (
     STOP,
     RunPreempted,
@@ -28,7 +27,7 @@ from genlab.stopping import (
     exit_code,
 )
 
-resolvers.register()
+register_resolvers()
 __all__ = ["CONF_DIR", "build", "main", "train"]
 
 

@@ -40,12 +40,14 @@ def save_atomically(trainer: L.Trainer, path: Path) -> None:
 
 
 class IterationCheckpoint(IterationCallback):
-    """Saves `dirpath/last.ckpt` every N iterations and at the end of training, and
+    """Saves `dirpath/last.ckpt` (LAST) every N iterations and at the end of training, and
     `dirpath/best.ckpt` whenever the logged value `monitor` improves (`mode` min or max).
 
     Files are written under a temporary name and renamed, so a kill during a save never leaves
     a truncated checkpoint. Non-finite weights are never saved over a good checkpoint.
     """
+
+    LAST = "last.ckpt"  # what a run continues from (genlab.run.folder.last_checkpoint)
 
     def __init__(
         self, dirpath: str, every_n_iterations: int, monitor: str | None, mode: str
@@ -60,7 +62,7 @@ class IterationCheckpoint(IterationCallback):
 
     @property
     def last_path(self) -> Path:
-        return self.dirpath / "last.ckpt"
+        return self.dirpath / self.LAST
 
     def _save(self, trainer: L.Trainer, name: str) -> None:
         save_atomically(trainer, self.dirpath / name)
@@ -86,7 +88,7 @@ class IterationCheckpoint(IterationCallback):
             return
         if self._improved(module):
             self._save(trainer, "best.ckpt")
-        self._save(trainer, "last.ckpt")
+        self._save(trainer, self.LAST)
 
     def state_dict(self) -> dict[str, Any]:
         return {"best": self.best}

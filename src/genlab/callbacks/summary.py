@@ -15,14 +15,14 @@ from genlab.loggers.run_logger import RunLogger
 from genlab.stopping import RunPreempted, RunStopped
 
 if TYPE_CHECKING:  # the record is handed in by the run (genlab.run.lifecycle)
-    from genlab.run.run_record import RunRecord
+    from genlab.run.folder import RunRecord
 
 log = logging.getLogger(__name__)
 
 
 class RunSummary(L.Callback):
     """Rank 0 writes the run record; TensorBoard gets the whole config as text and the chosen
-    settings (`hparams`, see genlab.run.hparams) with the final values for its HPARAMS view;
+    settings (`hparams`, see genlab.run.config) with the final values for its HPARAMS view;
     genlab's MLflow / W&B loggers get the settings and config at the start and the status and
     summary.json at the end (genlab.loggers.run_logger)."""
 

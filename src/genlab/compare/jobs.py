@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from genlab.errors import GenlabError
-from genlab.run.run_record import STATUSES, SUMMARY_FILE
+from genlab.run.folder import STATUSES, SUMMARY_FILE
 
 OVERRIDES_FILE = Path(".hydra") / "overrides.yaml"
 CONFIG_FILE = "resolved_config.yaml"

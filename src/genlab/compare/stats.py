@@ -9,8 +9,8 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from genlab.compare.jobs import CompareError, Job
-from genlab.run.config_identity import WHERE_AND_HOW
-from genlab.run.run_record import STATUSES
+from genlab.run.config import WHERE_AND_HOW
+from genlab.run.folder import STATUSES
 
 METRIC_PREFIX = "metrics/"
 # the coverage protocol's own order; other metrics follow alphabetically, evaluation time last

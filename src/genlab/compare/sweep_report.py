@@ -9,7 +9,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from genlab.run.run_record import STATUSES
+from genlab.run.folder import STATUSES
 
 
 def job_statuses(sweep_dir: Path) -> Counter[str]:

@@ -22,7 +22,7 @@ class RunLogger:
         raise NotImplementedError
 
     def log_run_start(self, settings: dict[str, Any], config: dict[str, Any]) -> None:
-        """The chosen settings (genlab.run.hparams) and the whole resolved config."""
+        """The chosen settings (genlab.run.config) and the whole resolved config."""
         raise NotImplementedError
 
     def log_run_end(self, status: str, summary_path: Path) -> None:

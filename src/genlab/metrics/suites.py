@@ -177,19 +177,8 @@ class DomainSuite(EvaluatorSuite):
     they are never mistaken for Inception numbers.
     """
 
-    def __init__(
-        self,
-        train_steps: int,
-        train_batch_size: int,
-        train_lr: float,
-        num_real_samples: int | None,
-        is_splits: int,
-        batch_size: int,
-        manifold: ManifoldSettings,
-    ) -> None:
-        super().__init__(
-            train_steps, train_batch_size, train_lr, num_real_samples, batch_size, manifold
-        )
+    def __init__(self, is_splits: int, **evaluator_suite: Any) -> None:
+        super().__init__(**evaluator_suite)
         self.is_splits = is_splits
 
     def check_inputs(self, datamodule: Any) -> None:

@@ -12,8 +12,8 @@ with one draw per image:
   [0, side + 1 - size % 2) per axis, the square clipped at the borders.
 
 The randomness comes from a draw callable the model supplies: `draw(m)` returns uniform [0, 1)
-draws of shape (B, m), one row per image (GenerativeModel.rand: the seeded global RNG in a plain
-run, each member's own generator in a member-batched one). Integer draws are floor(u * count),
+draws of shape (B, m), one row per image (GenerativeModel.rand_like: the seeded global RNG in a
+plain run, each member's own generator in a member-batched one). Integer draws are floor(u * count),
 so a member draws exactly what its plain run draws.
 """
 

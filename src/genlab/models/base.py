@@ -46,18 +46,11 @@ class GenerativeModel(L.LightningModule):
         self._scalar_sums: dict[tuple[str, ...], Tensor] = {}
         self._scalar_counts: dict[tuple[str, ...], int | Tensor] = {}
         self._restored_rng: dict[str, Any] | None = None
-        self._restored_member_rng: list[dict[str, Any]] = []
         self.direct_step = False  # decided at train start (genlab.models.step_path)
         # Under a GradScaler (16-mixed) a step whose loss is not finite is skipped by the scaler,
         # not applied: such values are left out of the means and counted (SKIPPED_STEPS_KEY).
         # Decided at train start; elsewhere one non-finite value makes a mean non-finite.
         self.skip_nonfinite = False
-        # K when this model trains K seeds as one member-batched model (genlab.models.members):
-        # tensors hold the members folded into the batch axis, and every random draw comes from
-        # each member's own generator; None for a plain run
-        self.members: int | None = None
-        self.member_seeds: list[int] = []
-        self.member_generators: list[torch.Generator] = []
 
     def on_train_start(self) -> None:
         from genlab.models.step_path import direct_step_blockers
@@ -71,10 +64,6 @@ class GenerativeModel(L.LightningModule):
         if self._restored_rng is not None:
             rng_state.restore(self._restored_rng)
             self._restored_rng = None
-            if self.members is not None:  # each member continues its own stream
-                self.member_generators = [
-                    _generator_from(state, self.device) for state in self._restored_member_rng
-                ]
             self._scalar_sums = {k: v.to(self.device) for k, v in self._scalar_sums.items()}
             self._scalar_counts = {
                 k: v.to(self.device) if isinstance(v, Tensor) else v
@@ -82,11 +71,6 @@ class GenerativeModel(L.LightningModule):
             }
         else:
             rng_state.seed_all(self.seed + self.global_rank)
-            if self.members is not None:  # member k draws what a plain run of its seed draws
-                self.member_generators = [
-                    torch.Generator(self.device).manual_seed(seed + self.global_rank)
-                    for seed in self.member_seeds
-                ]
 
     def named_nets(self) -> list[tuple[str, nn.Module]]:
         """The model's child modules that hold parameters (generator, discriminator, ...)."""
@@ -115,10 +99,7 @@ class GenerativeModel(L.LightningModule):
     def optimize(self, optimizer: Any, loss: Tensor) -> None:
         """One step of `optimizer` (from self.optimizers()) on `loss`: zero the gradients,
         backward, clip (on_before_optimizer_step), step — directly on the torch optimizer where
-        Lightning's wrappers add nothing (self.direct_step), else through them. A batched
-        model's loss holds one value per member: their sum leaves each member its own gradient."""
-        if self.members is not None:
-            loss = loss.sum()
+        Lightning's wrappers add nothing (self.direct_step), else through them."""
         if not self.direct_step:
             optimizer.zero_grad(set_to_none=True)
             self.manual_backward(loss)
@@ -135,50 +116,40 @@ class GenerativeModel(L.LightningModule):
     def on_before_optimizer_step(self, optimizer: Any) -> None:
         # Lightning calls this after unscaling fp16 gradients, so the clip sees true norms.
         index = next(i for i, opt in enumerate(self.trainer.optimizers) if opt is optimizer)
-        if self.clip_norms[index] is not None and self.members is not None:
-            clip_member_gradients(optimizer, self.clip_norms[index], self.members)
-        elif self.clip_norms[index] is not None:
-            self.clip_gradients(
-                optimizer, gradient_clip_val=self.clip_norms[index], gradient_clip_algorithm="norm"
-            )
+        if self.clip_norms[index] is not None:
+            self.clip(optimizer, self.clip_norms[index])
 
-    # --- random draws and per-member views: a plain run's, or each member's own -----------
-    @property
-    def member_count(self) -> int:
-        """K members folded into every batch (1 for a plain run)."""
-        return self.members or 1
+    def clip(self, optimizer: Any, max_norm: float) -> None:
+        """Scale the optimizer's gradients to a total norm of at most max_norm."""
+        self.clip_gradients(optimizer, gradient_clip_val=max_norm, gradient_clip_algorithm="norm")
 
-    def per_member(self, values: Tensor) -> Tensor:
-        """(K * n, ...) -> (K, n, ...) in a batched model; a plain run's tensor as it is."""
-        return values if self.members is None else values.view(self.members, -1, *values.shape[1:])
-
-    def _member_draws(
-        self, draw: Callable[..., Tensor], n: int, shape: tuple, dtype: Any
-    ) -> Tensor:
-        return torch.cat(
-            [
-                draw(n, *shape, generator=g, device=self.device, dtype=dtype)
-                for g in self.member_generators
-            ]
-        )
-
+    # --- random draws and the batch's samples ------------------------------------------------
+    # Model code draws randomness and reduces per-sample values only through these. A model
+    # trains one run; genlab.models.members overrides them where one batch holds K runs.
     def noise(self, n: int) -> Tensor:
-        """Fresh latent vectors, n per member, from the seeded torch RNG (each member's own)."""
-        if self.members is None:
-            return torch.randn(n, self.latent_dim, device=self.device)
-        return self._member_draws(torch.randn, n, (self.latent_dim,), None)
+        """n fresh latent vectors from the seeded torch RNG."""
+        return torch.randn(n, self.latent_dim, device=self.device)
+
+    def noise_like(self, batch: Tensor) -> Tensor:
+        """Fresh latent vectors, one per sample of `batch`."""
+        return self.noise(batch.shape[0])
 
     def randn_like(self, x: Tensor) -> Tensor:
-        """Standard normal noise shaped like x (members folded: each member's own draws)."""
-        if self.members is None:
-            return torch.randn_like(x)
-        return self._member_draws(torch.randn, x.shape[0] // self.members, x.shape[1:], x.dtype)
+        """Standard normal noise shaped like x."""
+        return torch.randn_like(x)
 
-    def rand(self, n: int, *shape: int) -> Tensor:
-        """Uniform [0, 1) draws of shape (n, *shape) per member."""
-        if self.members is None:
-            return torch.rand(n, *shape, device=self.device)
-        return self._member_draws(torch.rand, n, shape, None)
+    def rand_like(self, x: Tensor, *shape: int) -> Tensor:
+        """Uniform [0, 1) draws of shape (len(x), *shape): one row per sample of x."""
+        return torch.rand(x.shape[0], *shape, device=self.device)
+
+    def per_run(self, values: Tensor) -> Tensor:
+        """Per-sample values (B, ...) grouped by the run they belong to, for a reduction over
+        the last axis: one run, so the values as they are."""
+        return values
+
+    def per_sample(self, value: Tensor, x: Tensor) -> Tensor:
+        """A value the run holds once (e.g. a learned scalar) as x's samples see it."""
+        return value
 
     # --- sampling -------------------------------------------------------------------------
     def decode(self, z: Tensor) -> Tensor:
@@ -293,37 +264,12 @@ class GenerativeModel(L.LightningModule):
         state = checkpoint["genlab"]
         self.iteration = int(state["iteration"])
         self._restored_rng = state["rng"]
-        self._restored_member_rng = state.get("member_rng", [])
         if "run_state" in state:
             self.run_state.load_state_dict(state["run_state"])
         else:  # checkpoints written before RunState
             self.run_state.load_state_dict({"logged": state["last_logged"]})
         self._scalar_sums = {_record_key(k): v.reshape(-1) for k, v in state["scalar_sums"].items()}
         self._scalar_counts = {_record_key(k): v for k, v in state["scalar_counts"].items()}
-
-
-def _generator_from(state: dict[str, Any], device: torch.device) -> torch.Generator:
-    """A member's generator on `device`, from its run's captured RNG state (rng_state)."""
-    generator = torch.Generator(device)
-    if device.type == "cuda":
-        generator.set_state(state["cuda"][device.index or 0])
-    else:
-        generator.set_state(state["torch"])
-    return generator
-
-
-def clip_member_gradients(optimizer: Any, max_norm: float, members: int) -> None:
-    """clip_grad_norm_ per member: each member's gradients scaled by its own total norm."""
-    grads = [
-        p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None
-    ]
-    if not grads:
-        return
-    norms = torch.stack([torch.linalg.vector_norm(g.reshape(members, -1), dim=1) for g in grads])
-    total = torch.linalg.vector_norm(norms, dim=0)
-    scale = torch.clamp(max_norm / (total + 1e-6), max=1.0)
-    for g in grads:
-        g.mul_(scale.view(members, *[1] * (g.dim() - 1)).to(g.dtype))
 
 
 def _record_key(key: str | tuple[str, ...]) -> tuple[str, ...]:

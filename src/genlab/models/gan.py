@@ -56,7 +56,7 @@ class GAN(GenerativeModel):
     ) -> None:
         super().__init__(latent_dim=latent_dim, seed=seed, clip_norms=[clip_norm_g, clip_norm_d])
         # ranges of the switches are checked once, with their config keys, in
-        # genlab.run.config_checks; what needs the built nets or the loss is checked here
+        # genlab.run.checks; what needs the built nets or the loss is checked here
         self.loss = adversarial_loss(loss)
         if getattr(discriminator, "pack", 1) != pack:
             raise ValueError(
@@ -135,8 +135,7 @@ class GAN(GenerativeModel):
     def _augmented(self, x: Tensor) -> Tensor:
         if self.augmentation is None:  # off: no draws, so runs without it are unchanged
             return x
-        per_member = x.shape[0] // self.member_count
-        return self.augmentation(x, lambda m: self.rand(per_member, m))
+        return self.augmentation(x, lambda m: self.rand_like(x, m))
 
     def discriminator_input(self, x: Tensor) -> Tensor:
         """A real or fake batch as D sees it: DiffAugment first (on the images, fresh draws per
@@ -145,8 +144,12 @@ class GAN(GenerativeModel):
         return self._with_instance_noise(self._augmented(x))
 
     def scores(self, x: Tensor) -> Tensor:
-        """D's scores, (B,) — or (K, B) per member in a batched model (B / pack with PacGAN)."""
-        return self.per_member(self.discriminator(x))
+        """D's scores (B, or B / pack with PacGAN), grouped by run (GenerativeModel.per_run)."""
+        return self.per_run(self.discriminator(x))
+
+    def r1(self, x: Tensor) -> Tensor:
+        """R1's penalty at x (regularizers.r1_penalty), one value per run."""
+        return r1_penalty(self.discriminator, x, self.per_run)
 
     @torch.no_grad()
     def update_ema(self) -> None:
@@ -184,7 +187,7 @@ class GAN(GenerativeModel):
             "train/D(G(z))": self._score_summary(fake_scores),
         }
         if self.r1_gamma > 0:
-            penalty = r1_penalty(self.discriminator, real, self.members)
+            penalty = self.r1(real)
             loss = loss + 0.5 * self.r1_gamma * penalty
             logs["train/r1"] = penalty
         logs["train/d_loss"] = loss
@@ -192,10 +195,9 @@ class GAN(GenerativeModel):
 
     def training_iteration(self, real: Tensor) -> None:
         opt_g, opt_d = self.optimizers()
-        batch_size = real.shape[1] // self.member_count  # each member's
         for real_batch in real:
             with torch.no_grad():
-                fake = self.generator(self.noise(batch_size))
+                fake = self.generator(self.noise_like(real_batch))
             with self.toggled_optimizer(opt_d):
                 d_loss, logs = self.discriminator_loss(real_batch, fake)
                 self.optimize(opt_d, d_loss)
@@ -203,7 +205,7 @@ class GAN(GenerativeModel):
 
         with self.toggled_optimizer(opt_g):
             fake_scores = self.scores(
-                self.discriminator_input(self.generator(self.noise(batch_size)))
+                self.discriminator_input(self.generator(self.noise_like(real[-1])))
             )
             if self.loss.relativistic:  # on the last discriminator step's real batch
                 real_scores = self.scores(self.discriminator_input(real[-1]))

@@ -4,8 +4,11 @@
 it) into one whose nets hold the K members' weights stacked (genlab.nets.members). One optimizer
 over stacked weights is K independent optimizers (Adam, AdamW and SGD are elementwise) because
 the loss is the sum of the members' own losses; gradient clipping is per member
-(base.clip_member_gradients); every random draw comes from the member's own generator, seeded as
-a plain run seeds its global one. `load_member` copies member k's state back into its plain model
+(clip_member_gradients); every random draw comes from the member's own generator, seeded as
+a plain run seeds its global one. The batched model is its plain class with MemberBatched in
+front: the plain models draw and reduce only through the base's hooks (GenerativeModel.noise,
+rand_like, per_run, ...), which MemberBatched overrides, so they read as if members did not
+exist. `load_member` copies member k's state back into its plain model
 (what the member's callbacks read), and `member_checkpoint` cuts a plain run's checkpoint out of
 the batched one, so each member's `last.ckpt` is the checkpoint its plain run would write.
 """
@@ -13,7 +16,8 @@ the batched one, so each member's `last.ckpt` is the checkpoint its plain run wo
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -24,6 +28,77 @@ from genlab.models.base import GenerativeModel
 from genlab.nets.members import MemberError, member_state, stack_nets, stack_states
 
 
+class MemberBatched:
+    """In front of a GenerativeModel class: K runs' samples folded into every batch, member-major
+    (member k's n samples are rows k*n .. k*n + n - 1), each member drawing from its own
+    generator. Set up by stack_models."""
+
+    members: int  # K
+    member_seeds: list[int]
+    member_generators: list[torch.Generator]
+    _restored_member_rng: list[dict[str, Any]]
+
+    # --- the base's hooks, per member -------------------------------------------------------
+    def _member_draws(
+        self, draw: Callable[..., Tensor], n: int, shape: tuple, dtype: Any
+    ) -> Tensor:
+        return torch.cat(
+            [
+                draw(n, *shape, generator=g, device=self.device, dtype=dtype)
+                for g in self.member_generators
+            ]
+        )
+
+    def noise(self, n: int) -> Tensor:  # n per member
+        return self._member_draws(torch.randn, n, (self.latent_dim,), None)
+
+    def noise_like(self, batch: Tensor) -> Tensor:
+        return self.noise(batch.shape[0] // self.members)
+
+    def randn_like(self, x: Tensor) -> Tensor:
+        return self._member_draws(torch.randn, x.shape[0] // self.members, x.shape[1:], x.dtype)
+
+    def rand_like(self, x: Tensor, *shape: int) -> Tensor:
+        return self._member_draws(torch.rand, x.shape[0] // self.members, shape, None)
+
+    def per_run(self, values: Tensor) -> Tensor:  # (K * n, ...) -> (K, n, ...)
+        return values.view(self.members, -1, *values.shape[1:])
+
+    def per_sample(self, value: Tensor, x: Tensor) -> Tensor:  # (K,) -> (K * n, 1, ...)
+        per_member = x.shape[0] // self.members
+        return value.repeat_interleave(per_member).view(-1, *[1] * (x.dim() - 1))
+
+    def optimize(self, optimizer: Any, loss: Tensor) -> None:
+        # one value per member: their sum leaves each member its own gradient
+        super().optimize(optimizer, loss.sum())  # type: ignore[misc]
+
+    def clip(self, optimizer: Any, max_norm: float) -> None:
+        clip_member_gradients(optimizer, max_norm, self.members)
+
+    def on_train_start(self) -> None:
+        resumed = self._restored_rng is not None
+        super().on_train_start()  # type: ignore[misc]
+        if resumed:  # each member continues its own stream
+            self.member_generators = [
+                _generator_from(state, self.device) for state in self._restored_member_rng
+            ]
+        else:  # member k draws what a plain run of its seed draws
+            self.member_generators = [
+                torch.Generator(self.device).manual_seed(seed + self.global_rank)
+                for seed in self.member_seeds
+            ]
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_load_checkpoint(checkpoint)  # type: ignore[misc]
+        self._restored_member_rng = checkpoint["genlab"].get("member_rng", [])
+
+
+@functools.cache
+def batched_class(plain: type[GenerativeModel]) -> type[GenerativeModel]:
+    """`plain` with MemberBatched in front (one class per model class)."""
+    return type(f"Members{plain.__name__}", (MemberBatched, plain), {})
+
+
 def stack_models(plain: Sequence[GenerativeModel]) -> GenerativeModel:
     """One batched model from K plain models of one configuration (member k = plain[k])."""
     if len(plain) < 2:
@@ -32,6 +107,7 @@ def stack_models(plain: Sequence[GenerativeModel]) -> GenerativeModel:
     if len({type(m) for m in plain}) != 1:
         raise MemberError("members: the models to stack are of different classes")
     batched = copy.deepcopy(first)
+    batched.__class__ = batched_class(type(first))
     for name, _ in first.named_nets():
         setattr(batched, name, stack_nets([getattr(m, name) for m in plain]))
     for name, parameter in first.named_parameters(recurse=False):  # e.g. the VAE's log sigma
@@ -41,6 +117,8 @@ def stack_models(plain: Sequence[GenerativeModel]) -> GenerativeModel:
         batched._buffers[name] = torch.stack([getattr(m, name) for m in plain]).clone()
     batched.members = len(plain)
     batched.member_seeds = [int(m.seed) for m in plain]
+    batched.member_generators = []
+    batched._restored_member_rng = []
     return batched
 
 
@@ -153,3 +231,27 @@ def stack_checkpoints(checkpoints: Sequence[dict[str, Any]], callbacks_key: str)
     }
     stacked["callbacks"] = {callbacks_key: {"members": [c["callbacks"] for c in checkpoints]}}
     return stacked
+
+
+def _generator_from(state: dict[str, Any], device: torch.device) -> torch.Generator:
+    """A member's generator on `device`, from its run's captured RNG state (rng_state)."""
+    generator = torch.Generator(device)
+    if device.type == "cuda":
+        generator.set_state(state["cuda"][device.index or 0])
+    else:
+        generator.set_state(state["torch"])
+    return generator
+
+
+def clip_member_gradients(optimizer: Any, max_norm: float, members: int) -> None:
+    """clip_grad_norm_ per member: each member's gradients scaled by its own total norm."""
+    grads = [
+        p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None
+    ]
+    if not grads:
+        return
+    norms = torch.stack([torch.linalg.vector_norm(g.reshape(members, -1), dim=1) for g in grads])
+    total = torch.linalg.vector_norm(norms, dim=0)
+    scale = torch.clamp(max_norm / (total + 1e-6), max=1.0)
+    for g in grads:
+        g.mul_(scale.view(members, *[1] * (g.dim() - 1)).to(g.dtype))

@@ -61,21 +61,18 @@ class VAE(GenerativeModel):
             target = (x + 1) / 2
             nll = F.binary_cross_entropy_with_logits(decoded, target, reduction="none")
         else:
-            log_sigma = self.log_sigma
-            if self.members is not None:  # (K,): each member's sigma on its own samples
-                per_member = x.shape[0] // self.members
-                log_sigma = log_sigma.repeat_interleave(per_member).view(-1, *[1] * (x.dim() - 1))
+            log_sigma = self.per_sample(self.log_sigma, x)
             inv_var = torch.exp(-2 * log_sigma)
             nll = 0.5 * (x - decoded).pow(2) * inv_var + log_sigma + 0.5 * math.log(2 * math.pi)
         return nll.flatten(1).sum(dim=1)
 
     def losses(self, x: Tensor) -> dict[str, Tensor]:
-        """Batch means of the reconstruction NLL, KL, ELBO and the beta-weighted loss (one per
-        member in a batched model)."""
+        """Batch means of the reconstruction NLL, KL, ELBO and the beta-weighted loss (per run:
+        GenerativeModel.per_run)."""
         mu, logvar = self.encoder(x)
         z = mu + self.randn_like(mu) * torch.exp(0.5 * logvar)
-        recon = self.per_member(self.reconstruction_nll(x, self.decoder(z))).mean(-1)
-        kl = self.per_member(gaussian_kl(mu, logvar)).mean(-1)
+        recon = self.per_run(self.reconstruction_nll(x, self.decoder(z))).mean(-1)
+        kl = self.per_run(gaussian_kl(mu, logvar)).mean(-1)
         return {"loss": recon + self.beta * kl, "recon": recon, "kl": kl, "elbo": -(recon + kl)}
 
     def training_iteration(self, real: Tensor) -> None:

@@ -27,7 +27,7 @@ class WGANGP(GAN):
         clip_norm_d: float | None,
         augment: str | None,
     ) -> None:
-        # n_critic and gp_lambda ranges: genlab.run.config_checks; the critic's norm needs the net
+        # n_critic and gp_lambda ranges: genlab.run.checks; the critic's norm needs the net
         batch_norms = [
             m for m in discriminator.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
         ]
@@ -65,8 +65,8 @@ class WGANGP(GAN):
         self, real: Tensor, fake: Tensor
     ) -> tuple[Tensor, dict[str, Tensor]]:
         critic_loss, logs = super().discriminator_objective(real, fake)
-        alpha = self.rand(real.shape[0] // self.member_count, *([1] * (real.dim() - 1)))
-        penalty = gradient_penalty(self.discriminator, real, fake, alpha, self.members)
+        alpha = self.rand_like(real, *([1] * (real.dim() - 1)))
+        penalty = gradient_penalty(self.discriminator, real, fake, alpha, self.per_run)
         loss = critic_loss + self.gp_lambda * penalty
         logs["train/wasserstein"] = -critic_loss  # E[D(x)] - E[D(G(z))]
         logs["train/gp"] = penalty

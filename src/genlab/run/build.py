@@ -6,12 +6,11 @@ from __future__ import annotations
 import functools
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig
 
-from genlab.run.resume import LAST_CHECKPOINT
+from genlab.run.folder import last_checkpoint
 
 log = logging.getLogger("genlab.train")
 
@@ -94,9 +93,10 @@ def build_parts(
     import lightning as L
     from hydra.utils import instantiate
 
+    from genlab.callbacks.process_policy import ProcessPolicy
     from genlab.callbacks.scalars import ScalarLogger
     from genlab.callbacks.stop import StopCheckpoint
-    from genlab.run.process import ProcessPolicy, apply_process_policy
+    from genlab.run.process import apply_process_policy
 
     apply_process_policy()
     L.seed_everything(seed, workers=True, verbose=False)
@@ -108,11 +108,11 @@ def build_parts(
         model.compile_nets()
     # one switch, trainer.enable_progress_bar, for the bar; a sweep's jobs print a line instead
     show_bar = bool(cfg.trainer.get("enable_progress_bar", True)) and not multirun
-    callbacks = [ProcessPolicy(), ScalarLogger(int(cfg.log_every_n_iterations))]
+    callbacks = [ProcessPolicy(apply_process_policy), ScalarLogger(int(cfg.log_every_n_iterations))]
     callbacks += [metrics] if metrics is not None else []
     callbacks += instantiate_callbacks(cfg, show_bar)
     callbacks += extra_callbacks or []  # the summary is written after the final checkpoint
-    checkpoint = Path(cfg.paths.output_dir) / LAST_CHECKPOINT
+    checkpoint = last_checkpoint(cfg)
     preemption = str(cfg.preemption_signal) if cfg.preemption_signal is not None else None
     callbacks.append(StopCheckpoint(checkpoint, preemption))
     loggers = instantiate_loggers(cfg, purge_step, multirun)
@@ -155,7 +155,7 @@ def build_trainer(
     from hydra.utils import instantiate
     from lightning.pytorch.callbacks import ProgressBar
 
-    from genlab.run.launch import choose_strategy
+    from genlab.run.process import choose_strategy
 
     return instantiate(
         cfg.trainer,

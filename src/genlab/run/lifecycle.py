@@ -13,23 +13,28 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from genlab import CONF_DIR
 from genlab.run.build import build, record_facts
-from genlab.run.config_checks import check_config
-from genlab.run.config_identity import run_config
+from genlab.run.checks import check_config
+from genlab.run.config import run_config
 from genlab.run.console import job_line, run_report
-from genlab.run.folder_lock import FolderInUseError, FolderLock
-from genlab.run.hydra_job import HydraJob, current_job
-from genlab.run.resume import Resume, prepare_resume
-from genlab.run.run_record import RunRecord, read_summary, start_record
-from genlab.run.sweep_job import (
+from genlab.run.folder import (
     RESOLVED_CONFIG,
+    FolderInUseError,
+    FolderLock,
+    RunRecord,
+    read_summary,
+    start_record,
+)
+from genlab.run.process import HydraJob, configure_threads, current_job
+from genlab.run.rerun import (
     JobAction,
     JobPlan,
+    Resume,
     plan_job,
+    prepare_resume,
     previous_seed,
     recorded_earlier,
 )
 from genlab.run.task import swept_value, worst_value
-from genlab.run.threads import configure_threads
 from genlab.stopping import STOP
 
 log = logging.getLogger("genlab.train")
@@ -56,7 +61,7 @@ class RunStart:
     job: HydraJob
     resume: Resume | None
     purge_step: int | None
-    lock: FolderLock  # held while it trains (genlab.run.folder_lock)
+    lock: FolderLock  # held while it trains (genlab.run.folder)
 
 
 def start_run(cfg: DictConfig) -> RunStart | float | None:
@@ -125,7 +130,7 @@ def _start_locked(
 def run_summary(start: RunStart) -> Any:
     """The RunSummary callback of a run: its record, config and HPARAMS selection."""
     from genlab.callbacks.summary import RunSummary
-    from genlab.run.hparams import chosen_settings
+    from genlab.run.config import chosen_settings
 
     hparams = chosen_settings(start.config, start.job.choices, start.job.overrides)
     return RunSummary(start.record, start.config, hparams)

@@ -2,7 +2,7 @@
 
 Each member is still a run of its own: its job folder, config, summary.json, TensorBoard
 scalars and pictures, samples.png and last.ckpt are what its plain run writes, and a rerun sweep
-plans each member's folder alone (run/sweep_job.py). What they share is the kernels: one
+plans each member's folder alone (run/rerun.py). What they share is the kernels: one
 forward, backward and optimizer step computes every member (genlab.models.members).
 """
 
@@ -68,11 +68,12 @@ def build_batched(
 ) -> tuple[Any, Any, Any, list[Any]]:
     """(data module, batched model, trainer, member runs) for K members' parts (K >= 2)."""
     from genlab.callbacks.members import MemberCallbacks, MemberRun, MemberStopCheckpoint
+    from genlab.callbacks.process_policy import ProcessPolicy
     from genlab.callbacks.stop import StopCheckpoint
     from genlab.data.members import MemberDataModule
     from genlab.models.members import stack_models
     from genlab.run.build import build_trainer, iteration_schedule, log_net_sizes
-    from genlab.run.process import ProcessPolicy
+    from genlab.run.process import apply_process_policy
 
     members = [
         MemberRun(
@@ -99,7 +100,11 @@ def build_batched(
         next(c for c in p.callbacks if isinstance(c, StopCheckpoint)).checkpoint_path for p in parts
     ]
     # after the members' own callbacks; the preemption signal (SLURM) is for plain runs only
-    callbacks = [ProcessPolicy(), dispatcher, MemberStopCheckpoint(dispatcher, checkpoints)]
+    callbacks = [
+        ProcessPolicy(apply_process_policy),
+        dispatcher,
+        MemberStopCheckpoint(dispatcher, checkpoints),
+    ]
     trainer = build_trainer(cfg, batched, callbacks, [], multirun)
     return MemberDataModule([m.datamodule for m in members]), batched, trainer, members
 
@@ -183,8 +188,8 @@ def _train_group(starts: list[Any]) -> list[float | None]:
 
 def _failed(start: Any, err: BaseException) -> float | None:
     from genlab.run.console import job_line
+    from genlab.run.folder import read_summary
     from genlab.run.lifecycle import record_failure
-    from genlab.run.run_record import read_summary
 
     if isinstance(err, PROGRAMMING_ERRORS):
         raise err

@@ -14,10 +14,9 @@ from omegaconf import DictConfig
 
 from genlab.errors import GenlabError
 from genlab.run.console import job_line
-from genlab.run.hydra_job import current_job
-from genlab.run.resume import BrokenCheckpointError
-from genlab.run.run_record import RunRecord, now_iso, read_summary
-from genlab.run.sweep_job import FolderConflictError
+from genlab.run.folder import RunRecord, now_iso, read_summary
+from genlab.run.process import HydraJob, current_job
+from genlab.run.rerun import BrokenCheckpointError, FolderConflictError
 from genlab.stopping import RunPreempted, RunStopped, StoppedJob, SweepStopped, exit_code
 
 log = logging.getLogger("genlab.train")
@@ -59,11 +58,10 @@ def log_traceback_to_files(err: BaseException) -> None:
             handler.handle(record)
 
 
-def record_failed_job(cfg: DictConfig, err: BaseException) -> float:
+def record_failed_job(cfg: DictConfig, err: BaseException, job: HydraJob) -> float:
     """A failed sweep job: its failed summary.json (written here when the job stopped before its
     run record existed, e.g. a rejected config), its one console line, the worst value."""
     log_traceback_to_files(err)
-    job = current_job()
     run_dir = Path(cfg.paths.output_dir)
     try:
         facts = {key: job.choices.get(key) for key in ("model", "data", "net")}
@@ -111,14 +109,14 @@ def run_task(task: Callable[[DictConfig], float | None], cfg: DictConfig) -> flo
         sys.exit(EXIT_PREEMPTED)
     except GenlabError as err:
         if job.multirun and not isinstance(err, FolderConflictError | BrokenCheckpointError):
-            return record_failed_job(cfg, err)
+            return record_failed_job(cfg, err, job)
         print(f"genlab-train: error: {err}", file=sys.stderr)
         log_traceback_to_files(err)
         sys.exit(EXIT_BAD_INPUT)
     except Exception as err:
         if not job.multirun:
             raise
-        worst = record_failed_job(cfg, err)
+        worst = record_failed_job(cfg, err, job)
         if isinstance(err, PROGRAMMING_ERRORS):
             raise
         return worst

@@ -19,14 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
-from hydra.core.singleton import Singleton
-from hydra.core.utils import JobReturn, JobStatus, configure_log, setup_globals
-from hydra.types import HydraContext, TaskFunction
+from hydra.core.utils import JobReturn, JobStatus, configure_log
 from omegaconf import DictConfig
 
 from hydra_plugins.genlab_parallel_launcher.parallel_launcher import (
     GroupOutcome,
     ParallelLauncher,
+    PoolCall,
     run_jobs,
     run_sweep_job,
     sweep_config,
@@ -61,14 +60,7 @@ def optimizer_steps(config: DictConfig) -> int:
     return int(config.get("iterations", 0) or 0) * per_iteration
 
 
-def run_group(
-    numbers: list[int],
-    overrides: list[Sequence[str]],
-    hydra_context: HydraContext,
-    config: DictConfig,
-    task_function: TaskFunction,
-    singleton_state: dict[Any, Any],
-) -> GroupOutcome:
+def run_group(call: PoolCall) -> GroupOutcome:
     """Run one group's jobs: each prepared in its own folder with Hydra's job set-up, then
     trained together (in a worker process, or in this one)."""
     from genlab.run.lifecycle import RunStart
@@ -76,15 +68,15 @@ def run_group(
     from genlab.run.task import run_task
     from genlab.stopping import RunStopped, StoppedJob, SweepStopped
 
-    setup_globals()
-    Singleton.set_state(singleton_state)
+    numbers, overrides, hydra_context = call.numbers, call.overrides, call.hydra_context
     configs = [
-        sweep_config(hydra_context, config, o, n) for o, n in zip(overrides, numbers, strict=True)
+        sweep_config(hydra_context, call.config, o, n)
+        for o, n in zip(overrides, numbers, strict=True)
     ]
     if len(configs) == 1 or members_refusal(configs[0]) is not None:
         if len(configs) > 1:
             log.warning("members: %s; these jobs run one by one", members_refusal(configs[0]))
-        return run_jobs(numbers, overrides, hydra_context, config, task_function, singleton_state)
+        return run_jobs(call)
     returns: list[JobReturn] = []
     try:
         for job_config in configs:

@@ -45,6 +45,19 @@ class GroupOutcome:
     not_started: int = 0
 
 
+@dataclass
+class PoolCall:
+    """One call of the pool: the sweep jobs `numbers` with their overrides, and what a worker
+    process needs to run them as Hydra would."""
+
+    numbers: list[int]
+    overrides: list[Sequence[str]]
+    hydra_context: HydraContext
+    config: DictConfig
+    task_function: TaskFunction
+    singleton_state: dict[Any, Any]
+
+
 def sweep_config(
     hydra_context: HydraContext, config: DictConfig, overrides: Sequence[str], number: int
 ) -> DictConfig:
@@ -68,32 +81,33 @@ def run_sweep_job(config: DictConfig, hydra_context: HydraContext, task: TaskFun
     )
 
 
-def run_jobs(
-    numbers: list[int],
-    overrides: list[Sequence[str]],
-    hydra_context: HydraContext,
-    config: DictConfig,
-    task_function: TaskFunction,
-    singleton_state: dict[Any, Any],
-) -> GroupOutcome:
+def run_jobs(call: PoolCall) -> GroupOutcome:
     """A pool call of the parallel launcher: its jobs one by one (one, unless given more)."""
     from genlab.stopping import STOP, SweepStopped
 
-    setup_globals()
-    Singleton.set_state(singleton_state)
+    numbers = call.numbers
     outcome = GroupOutcome([None] * len(numbers))
-    for index, (job_overrides, number) in enumerate(zip(overrides, numbers, strict=True)):
+    for index, (job_overrides, number) in enumerate(zip(call.overrides, numbers, strict=True)):
         if STOP.requested:
             outcome.not_started += len(numbers) - index
             break
-        job_config = sweep_config(hydra_context, config, job_overrides, number)
+        job_config = sweep_config(call.hydra_context, call.config, job_overrides, number)
         try:
-            outcome.returns[index] = run_sweep_job(job_config, hydra_context, task_function)
+            outcome.returns[index] = run_sweep_job(
+                job_config, call.hydra_context, call.task_function
+            )
         except SweepStopped as stopped:
             outcome.stopped += stopped.stopped
             outcome.not_started += len(numbers) - index - 1 + (0 if stopped.stopped else 1)
             break
     return outcome
+
+
+def _run_call(worker: Callable[[PoolCall], GroupOutcome], call: PoolCall) -> GroupOutcome:
+    """`worker(call)` in a process set up as Hydra sets up one that runs sweep jobs."""
+    setup_globals()
+    Singleton.set_state(call.singleton_state)
+    return worker(call)
 
 
 def _enter_worker() -> None:
@@ -114,9 +128,9 @@ def _worker_pids() -> list[int]:
 
 
 def run_pool(
-    calls: list[tuple[Any, ...]], worker: Callable[..., GroupOutcome], n_jobs: int
+    calls: list[PoolCall], worker: Callable[[PoolCall], GroupOutcome], n_jobs: int
 ) -> list[GroupOutcome | None]:
-    """`worker(*call)` for each call, `n_jobs` at a time in loky workers (1: in this process,
+    """`worker(call)` for each call, `n_jobs` at a time in loky workers (1: in this process,
     in order); a stop signal ends the dispatch (None: a call never made) and the workers."""
     from genlab.stopping import STOP
 
@@ -125,7 +139,7 @@ def run_pool(
         for index, call in enumerate(calls):
             if STOP.requested:
                 break
-            outcomes[index] = worker(*call)
+            outcomes[index] = _run_call(worker, call)
         return outcomes
     from joblib.externals.loky import get_reusable_executor
 
@@ -142,7 +156,7 @@ def run_pool(
             while waiting or running:
                 while waiting and len(running) < n_jobs and not STOP.requested:
                     index, call = waiting.pop(0)
-                    running[executor.submit(worker, *call)] = index
+                    running[executor.submit(_run_call, worker, call)] = index
                 if not running:
                     break
                 done, _ = concurrent.futures.wait(
@@ -157,7 +171,7 @@ def run_pool(
 
 
 def stop_sweep_if_requested(
-    outcomes: list[GroupOutcome | None], calls: list[tuple[Any, ...]], sweep_dir: str
+    outcomes: list[GroupOutcome | None], calls: list[PoolCall], sweep_dir: str
 ) -> None:
     """Raise SweepStopped (which genlab-train reports) when a stop signal ended the sweep."""
     from genlab.stopping import STOP, SweepStopped
@@ -166,7 +180,7 @@ def stop_sweep_if_requested(
     if not (STOP.requested or stopped):
         return
     not_started = sum(o.not_started for o in outcomes if o is not None)
-    not_started += sum(len(call[0]) for o, call in zip(outcomes, calls, strict=True) if o is None)
+    not_started += sum(len(c.numbers) for o, c in zip(outcomes, calls, strict=True) if o is None)
     raise SweepStopped(STOP.signum or signal.SIGTERM, stopped, not_started, sweep_dir)
 
 
@@ -174,7 +188,7 @@ class ParallelLauncher(Launcher):
     """See the module docstring; configured by conf/hydra/launcher/parallel.yaml."""
 
     def __init__(self, n_jobs: int) -> None:
-        from genlab.run.threads import available_cores, joblib_workers
+        from genlab.run.process import available_cores, joblib_workers
 
         if n_jobs == 0:
             raise ValueError("hydra.launcher.n_jobs=0: use N >= 1, or -1 for one job per core")
@@ -194,7 +208,7 @@ class ParallelLauncher(Launcher):
         """The jobs each pool call runs, in the order they start: here one job a call."""
         return [[index] for index in range(len(job_overrides))]
 
-    worker: Callable[..., GroupOutcome] = staticmethod(run_jobs)
+    worker: Callable[[PoolCall], GroupOutcome] = staticmethod(run_jobs)
 
     def launch(
         self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
@@ -206,7 +220,7 @@ class ParallelLauncher(Launcher):
         Path(sweep_dir).mkdir(parents=True, exist_ok=True)
         groups = self.groups(job_overrides)
         calls = [
-            (
+            PoolCall(
                 [initial_job_idx + i for i in group],
                 [job_overrides[i] for i in group],
                 self.hydra_context,

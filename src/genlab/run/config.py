@@ -1,12 +1,19 @@
-"""Which config a run ran: the resolved config, its hash, and the keys where two configs differ."""
+"""Which config a run ran: the resolved config, its hash and the keys where two configs differ;
+the settings TensorBoard's HPARAMS view compares (what the user chose, not where the run wrote
+or which classes built it); and the OmegaConf resolvers genlab's configs use (registered when
+genlab.train is imported).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
+
+from genlab.loggers.run_logger import run_name
 
 # Keys that say where or how a run is carried out, not what it trains: two runs that differ only
 # in these hash alike (a sweep rerun with sweep_retry_failed=true reuses its job folders).
@@ -160,3 +167,84 @@ def differing_keys(previous: DictConfig, current: DictConfig) -> list[str]:
         for k in flat_a.keys() | flat_b.keys()
         if flat_a.get(k, "<absent>") != flat_b.get(k, "<absent>")
     )
+
+
+# Config groups whose chosen option names the experiment.
+GROUPS = ("experiment", "fix", "model", "data", "net", "metrics", "trainer")
+# Keys that say where or how a value is built, never what was chosen.
+SKIPPED_KEYS = {"_target_", "_partial_", "_convert_", "root", "download", "data_shape"}
+# Model keys that point at nets (their settings come from the net group) .
+NET_ROLES = {"generator", "discriminator", "critic", "encoder", "decoder"}
+TRAINER_KEYS = ("accelerator", "devices", "num_nodes", "precision", "strategy")
+# The data set's name says which data; a changed value of its other settings shows up among the
+# overrides. These two also shape every run.
+DATA_KEYS = ("name", "batch_size")
+
+
+def _flat_settings(node: Any, prefix: str, out: dict[str, Any]) -> None:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key not in SKIPPED_KEYS:
+                _flat_settings(value, f"{prefix}/{key}" if prefix else str(key), out)
+    elif isinstance(node, list | tuple):
+        out[prefix] = str(list(node))
+    elif node is None or isinstance(node, bool | int | float | str):
+        out[prefix] = "null" if node is None else node
+
+
+def chosen_settings(
+    config: dict[str, Any], choices: dict[str, Any], overrides: list[str]
+) -> dict[str, Any]:
+    """Flat `section/key` -> value: the command-line overrides (`cli/<key>`: TensorBoard sorts by
+    name and shows the first few, so what a sweep varies comes first), the chosen group options,
+    the model's settings, the data set's name and batch size, net widths, the trainer's placement
+    and precision, iterations and seed (resolved `config`; `choices`, `overrides` from Hydra)."""
+    out: dict[str, Any] = {}
+    for item in overrides:
+        key, _, value = str(item).partition("=")
+        if not key.lstrip("+~").startswith(("paths.", "hydra.")):
+            out[f"cli/{key.lstrip('+~')}"] = value
+    for group in GROUPS:
+        if choices.get(group) is not None:
+            out[f"group/{group}"] = str(choices[group])
+    for key in ("seed", "iterations"):
+        out[key] = config.get(key)
+    model = {k: v for k, v in (config.get("model") or {}).items() if k not in NET_ROLES}
+    _flat_settings(model, "model", out)
+    data = config.get("data") or {}
+    _flat_settings({k: data[k] for k in DATA_KEYS if k in data}, "data", out)
+    net = {k: v for k, v in (config.get("net") or {}).items() if not isinstance(v, dict)}
+    _flat_settings(net, "net", out)
+    trainer = config.get("trainer") or {}
+    _flat_settings({k: trainer.get(k) for k in TRAINER_KEYS if k in trainer}, "trainer", out)
+    return out
+
+
+def register_resolvers() -> None:
+    """Register genlab's resolvers (idempotent)."""
+    # first non-null of two values: `${genlab_coalesce:${resume},<fresh run folder>}`
+    OmegaConf.register_new_resolver(
+        "genlab_coalesce",
+        lambda value, fallback: fallback if value is None else value,
+        replace=True,
+    )
+    OmegaConf.register_new_resolver("genlab_hydra_subdir", hydra_subdir, replace=True)
+    # a run's name in MLflow / W&B (conf/logger/mlflow.yaml, wandb.yaml: logger.*.run_name)
+    OmegaConf.register_new_resolver("genlab_run_name", run_name, replace=True)
+    # a sweep job's INFO lines go to its log file; the console gets one line per job
+    OmegaConf.register_new_resolver(
+        "genlab_console_level",
+        lambda mode: "WARNING" if "MULTIRUN" in str(mode) else "INFO",
+        replace=True,
+    )
+
+
+def hydra_subdir(resume: Any, output_dir: str, stamp: str) -> str:
+    """Where Hydra records a job's config: `.hydra`, or for a folder that already holds that
+    record (resume=..., a rerun sweep job) `.hydra/resume_<stamp>` / `.hydra/rerun_<stamp>`, so
+    the record of the first start stays as it was."""
+    if resume is not None:
+        return f".hydra/resume_{stamp}"
+    if (Path(output_dir) / ".hydra" / "config.yaml").is_file():
+        return f".hydra/rerun_{stamp}"
+    return ".hydra"

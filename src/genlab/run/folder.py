@@ -1,4 +1,16 @@
-"""summary.json: one flat record per run that genlab-compare and sweepers read."""
+"""A run folder: its layout (summary.json, the recorded and resolved configs, the checkpoint it
+continues from, where its config puts it), its record, and its one writer.
+
+summary.json is one flat record per run that genlab-compare and sweepers read.
+
+One writer per run folder: a process that trains, resumes or evaluates into a run folder
+holds an exclusive OS lock (flock) on `<folder>/.genlab.lock` until it is done. The OS drops the
+lock with the process, so a killed run never leaves it behind; the file only says who held it
+last. A second process is refused before any work (FolderInUseError, exit 2; in a sweep rerun
+the job is reported as running elsewhere and left alone). Reading a folder (genlab-compare)
+takes no lock. Ranks other than 0 of a multi-process run take none either: their rank 0 holds
+it. Where the OS has no flock (Windows) nothing is locked.
+"""
 
 from __future__ import annotations
 
@@ -15,17 +27,38 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from genlab.run.config_identity import config_hash
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from genlab import CONF_DIR
+from genlab.errors import GenlabError
+from genlab.run.config import config_hash
 
 if TYPE_CHECKING:
-    from omegaconf import DictConfig
-
-    from genlab.run.hydra_job import HydraJob
-    from genlab.run.resume import Resume
+    from genlab.run.process import HydraJob
+    from genlab.run.rerun import Resume
 
 SUMMARY_FILE = "summary.json"
+RECORDED_CONFIG = Path(".hydra") / "config.yaml"  # as Hydra composed it, interpolations kept
+RESOLVED_CONFIG = "resolved_config.yaml"  # what ran (config.run_config)
 STATUSES = ("running", "completed", "failed", "diverged", "interrupted")
 VERSIONED = ("torch", "lightning", "hydra-core", "torchmetrics", "genlab")
+
+
+def last_checkpoint(cfg: DictConfig, run_dir: Path | None = None) -> Path:
+    """The checkpoint a run writes last and continues from: `last.ckpt` in the config's
+    `callbacks.checkpoint.dirpath`, with `paths.output_dir` at `run_dir` when given. A run
+    without that callback (callbacks=none) saves its stop checkpoint where the shipped callback
+    would (conf/callbacks/default.yaml)."""
+    from genlab.callbacks.checkpoint import IterationCheckpoint
+
+    probe = cfg.copy()
+    with open_dict(probe):
+        if OmegaConf.select(probe, "callbacks.checkpoint") is None:
+            shipped = OmegaConf.load(CONF_DIR / "callbacks" / "default.yaml").checkpoint
+            OmegaConf.update(probe, "callbacks.checkpoint", shipped, force_add=True)
+        if run_dir is not None:
+            probe.paths.output_dir = str(run_dir)
+    return Path(probe.callbacks.checkpoint.dirpath) / IterationCheckpoint.LAST
 
 
 def now_iso() -> str:
@@ -174,3 +207,88 @@ def start_record(
     )
     prior_seconds = float(previous.get("wall_seconds", 0.0)) if previous else 0.0
     return RunRecord(cfg.paths.output_dir, facts, prior_wall_seconds=prior_seconds)
+
+
+LOCK_FILE = ".genlab.lock"
+# set for the other ranks of a multi-process run by torchrun, Lightning's launchers and srun
+RANK_VARIABLES = ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID")
+
+
+class FolderInUseError(GenlabError):
+    """Another live process holds the run folder's lock."""
+
+    def __init__(self, run_dir: Path, holder: str, doing: str) -> None:
+        self.run_dir = run_dir
+        self.holder = holder
+        stop = f" (kill -INT {self.pid} stops it with a checkpoint)" if self.pid else ""
+        super().__init__(
+            f"run folder {run_dir} is in use by {holder or 'another process'}: one process at a"
+            f" time writes a run folder, so this one does not {doing} there. Wait for it to end,"
+            f" or stop it{stop}, then run this again"
+        )
+
+    @property
+    def pid(self) -> int | None:
+        parts = self.holder.split()
+        return (
+            int(parts[1]) if len(parts) > 1 and parts[0] == "pid" and parts[1].isdigit() else None
+        )
+
+
+def _secondary_rank() -> bool:
+    return any(os.environ.get(name, "0") not in ("", "0") for name in RANK_VARIABLES)
+
+
+class FolderLock:
+    """The held lock of one run folder (`acquire`), until `release` or the process ends."""
+
+    def __init__(self, run_dir: Path, fd: int | None) -> None:
+        self.run_dir = run_dir
+        self._fd = fd
+
+    @classmethod
+    def acquire(cls, run_dir: str | Path, doing: str = "train") -> FolderLock:
+        """Lock `run_dir` (created if missing) or raise FolderInUseError naming the holder."""
+        run_dir = Path(run_dir)
+        try:
+            import fcntl
+        except ImportError:
+            return cls(run_dir, None)
+        if _secondary_rank():
+            return cls(run_dir, None)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 4096, 0).decode(errors="replace").strip()
+            os.close(fd)
+            raise FolderInUseError(run_dir, holder, doing) from None
+        command = " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])[:300]
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}: {command}\n".encode(), 0)
+        return cls(run_dir, fd)
+
+    @staticmethod
+    def holder(run_dir: str | Path) -> str | None:
+        """Who holds `run_dir`'s lock now (None: nobody), without taking it."""
+        path = Path(run_dir) / LOCK_FILE
+        try:
+            import fcntl
+        except ImportError:
+            return None
+        if _secondary_rank() or not path.is_file():
+            return None
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return os.pread(fd, 4096, 0).decode(errors="replace").strip() or "another process"
+        finally:
+            os.close(fd)
+        return None
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing drops the lock; the file stays (no unlink race)
+            self._fd = None

@@ -1,15 +1,23 @@
-"""Checks of the composed config that run before any model, data or heavy import work."""
+"""Bad input refused before any work: the checks of a composed config (values, nets, data,
+the parts it builds), and the Hydra callback that runs them before an output folder exists
+(bad config, unwritable log folder, a run folder another process is writing).
+"""
 
 from __future__ import annotations
 
 import importlib.util
+import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from genlab.errors import ConfigError
+from genlab.errors import ConfigError, GenlabError
+from genlab.run.folder import FolderInUseError, FolderLock
+from genlab.run.rerun import prepare_resume
 from genlab.stopping import signal_number
 
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed")
@@ -320,12 +328,26 @@ def part_problems(cfg: DictConfig) -> list[str]:
     return problems
 
 
+def _config_text(cfg: DictConfig) -> str:
+    """The config as composed (interpolations kept, Hydra's node left out): what a check of it
+    in this process found sound stays sound for the same text."""
+    return OmegaConf.to_yaml(OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"]))
+
+
+_CHECKED: set[str] = set()  # configs this process checked in full and found sound
+
+
 def check_config(cfg: DictConfig, values_only: bool = False) -> None:
     """Raise ConfigError listing every problem in the config. The data is looked at only when
     the config itself is sound (a folder of images may take a while to decode), and the run's
     parts are built only when the data is. values_only: only the values of the config itself,
     e.g. for a sweep's base config, which holds the defaults where its jobs sweep a group (each
-    job is checked in full before it trains)."""
+    job is checked in full before it trains). A config checked in full once in this process
+    (by the preflight callback, before its run folder exists) is not checked again when its run
+    starts."""
+    text = None if values_only else _config_text(cfg)
+    if text in _CHECKED:
+        return
     problems = config_problems(cfg)
     if not values_only:
         problems += net_problems(cfg)
@@ -335,3 +357,54 @@ def check_config(cfg: DictConfig, values_only: bool = False) -> None:
             problems = part_problems(cfg)
     if problems:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
+    if text is not None:
+        _CHECKED.add(text)
+
+
+def writable_folder_problem(folder: str | Path) -> str | None:
+    """Why `folder` cannot be created and written to, or None when it can."""
+    path = Path(folder).absolute()
+    ancestor = path
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        return f"{ancestor} is a file, so {path} cannot be created"
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        return f"{ancestor} is not writable, so {path} cannot be created"
+    return None
+
+
+def _stop(message: str) -> None:
+    print(f"genlab-train: error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+class PreflightChecks(Callback):
+    """Hydra callback: refuse a run before its output folder exists, with one clear message."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        resume = config.get("resume")
+        if resume is not None and not Path(resume).is_dir():
+            _stop(f"resume={resume}: no such run folder; pass the folder of an earlier run")
+        self._check(config, config.hydra.run.dir, resumed=resume is not None)
+        holder = FolderLock.holder(config.hydra.run.dir)
+        if holder is not None:  # before Hydra writes its record and log lines there
+            _stop(str(FolderInUseError(Path(config.hydra.run.dir), holder, "train")))
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if config.get("resume") is not None:
+            _stop("resume= continues one run; it cannot be combined with -m (multirun)")
+        self._check(config, config.hydra.sweep.dir, values_only=True)
+
+    def _check(
+        self, config: DictConfig, output_dir: str, resumed: bool = False, values_only: bool = False
+    ) -> None:
+        problem = writable_folder_problem(output_dir)
+        if problem:
+            _stop(f"cannot write the run folder: {problem}; set paths.log_dir to a writable folder")
+        try:
+            if resumed:  # the config to check is the one the run recorded
+                config = prepare_resume(config, list(config.hydra.overrides.task)).cfg
+            check_config(config, values_only)
+        except GenlabError as err:
+            _stop(str(err))

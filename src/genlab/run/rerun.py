@@ -1,4 +1,6 @@
-"""What a sweep job does with a job folder that an earlier run of the same sweep left behind.
+"""Continuing what a run folder holds: `resume=<run folder>` (the run's own config, its last
+checkpoint, and the overrides allowed), and what a sweep job does with a job folder that an
+earlier run of the same sweep left behind.
 
 Rerunning a sweep into the same folder (`hydra.sweep.dir=<folder>`) finishes only what is
 missing: a completed job is not trained again, an interrupted one resumes from its checkpoint, a
@@ -14,21 +16,112 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from genlab.errors import ConfigError
-from genlab.run.config_identity import (
+from genlab.run.config import (
     config_hash,
     config_hash_without,
     differing_keys,
     new_nested_switches,
     new_switches,
 )
-from genlab.run.resume import LAST_CHECKPOINT, load_checkpoint_iteration
-from genlab.run.run_record import SUMMARY_FILE, read_summary
+from genlab.run.folder import (
+    RECORDED_CONFIG,
+    RESOLVED_CONFIG,
+    SUMMARY_FILE,
+    last_checkpoint,
+    read_summary,
+)
+from genlab.run.rebuild import recorded_config
+
+# Overrides a resume may carry: they change how long or how loudly, not what is trained.
+SAFE_KEYS = (
+    "iterations",
+    "iterations_per_batch",
+    "trainer.enable_progress_bar",
+    "callbacks.progress_bar.refresh_rate",
+)
+
+
+@dataclass(frozen=True)
+class Resume:
+    """What a resumed run needs: its config, checkpoint, and the record so far."""
+
+    cfg: DictConfig
+    checkpoint: Path
+    iteration: int
+    previous: dict[str, Any]
+
+
+def _override_key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+class BrokenCheckpointError(ConfigError):
+    """A checkpoint to continue from is truncated or not a genlab checkpoint."""
+
+
+def load_checkpoint_iteration(path: Path) -> int:
+    """The iteration stored in a genlab checkpoint, read with weights_only loading."""
+    import torch
+
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        return int(checkpoint["genlab"]["iteration"])
+    except Exception as err:
+        reason = f"{type(err).__name__}: {str(err).splitlines()[0][:200] if str(err) else ''}"
+        raise BrokenCheckpointError(
+            f"checkpoint {path} cannot be read ({reason}): it is truncated or not a genlab"
+            " checkpoint, so nothing continues from it. Either start over (a new run, or move"
+            f" the folder {path.parent.parent} away before rerunning its sweep), or move the"
+            f" file away (mv {path} {path}.broken): a rerun of its sweep then trains that job"
+            " again from iteration 0 in its folder"
+        ) from err
+
+
+def prepare_resume(cfg: DictConfig, overrides: list[str]) -> Resume:
+    """The config to continue `cfg.resume` with, after checking the folder and the overrides."""
+    run_dir = Path(cfg.resume)
+    for needed in (run_dir / RECORDED_CONFIG, run_dir / SUMMARY_FILE):
+        if not needed.is_file():
+            raise ConfigError(
+                f"resume={cfg.resume}: {needed} does not exist; resume takes the folder of a run"
+                " that saved a checkpoint (logs/runs/<date>_<time>)"
+            )
+    refused = [
+        o for o in overrides if _override_key(o) != "resume" and _override_key(o) not in SAFE_KEYS
+    ]
+    if refused:
+        raise ConfigError(
+            f"resume continues a run with its own config; refused overrides: {', '.join(refused)}."
+            f" Allowed: {', '.join(k + '=...' for k in SAFE_KEYS)} (e.g. iterations=N for more)"
+        )
+    previous = read_summary(run_dir)
+    run_cfg = recorded_config(run_dir)  # with switches gained since, and the seed it ran with
+    checkpoint = last_checkpoint(run_cfg, run_dir)
+    if not checkpoint.is_file():
+        raise ConfigError(
+            f"resume={cfg.resume}: {checkpoint} does not exist; resume takes the folder of a run"
+            " that saved a checkpoint (logs/runs/<date>_<time>)"
+        )
+    with open_dict(run_cfg):
+        run_cfg.resume = str(cfg.resume)
+        for override in overrides:
+            key = _override_key(override)
+            if key in SAFE_KEYS:
+                OmegaConf.update(run_cfg, key, OmegaConf.select(cfg, key), force_add=True)
+    iteration = load_checkpoint_iteration(checkpoint)
+    if iteration >= run_cfg.iterations:
+        raise ConfigError(
+            f"resume={cfg.resume}: the checkpoint is at iteration {iteration} and the run is"
+            f" set to iterations={run_cfg.iterations}; pass iterations=N with N > {iteration}"
+            " to train longer"
+        )
+    return Resume(run_cfg, checkpoint, iteration, previous)
+
 
 log = logging.getLogger(__name__)
-RESOLVED_CONFIG = "resolved_config.yaml"
 
 
 class FolderConflictError(ConfigError):
@@ -72,7 +165,7 @@ def _refuse(run_dir: Path, cfg: DictConfig, previous: dict[str, Any]) -> FolderC
 
 def _only_new_switches(run_dir: Path, cfg: DictConfig, recorded_hash: str | None) -> bool:
     """True when `cfg` is the folder's config plus switches genlab gained since it was written,
-    at their shipped defaults (config_identity.new_switches): without them it hashes alike."""
+    at their shipped defaults (config.new_switches): without them it hashes alike."""
     resolved = run_dir / RESOLVED_CONFIG
     if recorded_hash is None or not resolved.is_file():
         return False
@@ -100,7 +193,7 @@ def plan_job(run_dir: Path, cfg: DictConfig, retry_failed: bool) -> JobPlan:
         if not _only_new_switches(run_dir, cfg, previous.get("config_hash")):
             raise _refuse(run_dir, cfg, previous)
     status = previous.get("status")
-    checkpoint = run_dir / LAST_CHECKPOINT
+    checkpoint = last_checkpoint(cfg, run_dir)
     if status == "completed":
         return JobPlan(JobAction.DONE, previous)
     if status in ("failed", "diverged"):

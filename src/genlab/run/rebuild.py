@@ -6,20 +6,23 @@ the switches genlab gained after the run was saved with the values it ran with, 
 it ran with from its summary. A run made from the user's own `--config-dir` rebuilds without that
 folder. Rebuilding instantiates the `_target_`s the recorded config names: a run folder from
 someone else is trusted like code (checkpoints are loaded weights-only).
+
+`rebuild` gives what genlab-eval and genlab-sample start from: that config plus the overrides
+given, its data module, and its model with a checkpoint's weights.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from genlab.errors import ConfigError
-from genlab.run.config_identity import gained_nested_switches
-from genlab.run.run_record import SUMMARY_FILE, read_summary
+from genlab.run.config import gained_nested_switches
+from genlab.run.folder import RECORDED_CONFIG, SUMMARY_FILE, read_summary
 
-RECORDED_CONFIG = Path(".hydra") / "config.yaml"
 # Groups whose options are `# @package _global_`: they change what is trained, not how a trained
 # run is looked at, so a rebuilt run does not take them.
 GLOBAL_GROUPS = ("experiment", "fix", "debug", "hparams_search", "hydra")
@@ -50,7 +53,7 @@ def shipped_switches() -> DictConfig:
 def recorded_config(run_dir: Path) -> DictConfig:
     """The config `run_dir`'s run recorded, completed with every switch genlab gained since, at
     the value that keeps the behaviour from before it existed (by convention the shipped default
-    for top-level switches; config_identity's tables for nested ones), and its seed (the one it
+    for top-level switches; run/config.py's tables for nested ones), and its seed (the one it
     ran with, also when it was drawn)."""
     config_file = run_dir / RECORDED_CONFIG
     for needed in (config_file, run_dir / SUMMARY_FILE):
@@ -158,3 +161,64 @@ def with_overrides(cfg: DictConfig, overrides: list[str], tool: str) -> DictConf
             " not the model"
         )
     return changed
+
+
+@dataclass
+class CheckpointRun:
+    cfg: Any  # DictConfig: the run's config, its recorded seed, paths.output_dir = its folder
+    datamodule: Any
+    model: Any  # the run's GenerativeModel, weights loaded, on the CPU
+    iteration: int
+    run_dir: Path
+
+
+def checkpoint_config(ckpt_path: Path, overrides: list[str], tool: str) -> tuple[Any, int]:
+    """The config the run that saved `ckpt_path` recorded (recorded_config), with `overrides`
+    on top, and the checkpoint's iteration; clear errors for a checkpoint outside a run folder,
+    one that cannot be read, or overrides that change the model."""
+    from omegaconf import open_dict
+
+    from genlab.run.checks import check_config
+    from genlab.run.rerun import load_checkpoint_iteration
+
+    if not ckpt_path.is_file():
+        raise ConfigError(
+            f"ckpt_path={ckpt_path}: no such file; pass a checkpoint of a genlab run, e.g."
+            " logs/runs/<date>_<time>/checkpoints/last.ckpt"
+        )
+    run_dir = run_folder_of(ckpt_path.absolute().parent)
+    iteration = load_checkpoint_iteration(ckpt_path)  # weights_only; clear error when corrupt
+    cfg = with_overrides(recorded_config(run_dir), overrides, tool)
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(run_dir)
+        cfg.resume = None
+    check_config(cfg)
+    return cfg, iteration
+
+
+def rebuild(ckpt_path: Path, overrides: list[str], tool: str = "genlab-sample") -> CheckpointRun:
+    """The run of `ckpt_path`: config, data module (prepared) and model with its weights."""
+    cfg, iteration = checkpoint_config(ckpt_path, overrides, tool)
+    return load_run(ckpt_path, cfg, iteration)
+
+
+def load_run(ckpt_path: Path, cfg: Any, iteration: int) -> CheckpointRun:
+    """The data module and model of `cfg` (from checkpoint_config), with `ckpt_path`'s weights."""
+    import torch
+    from hydra.utils import instantiate
+
+    datamodule = instantiate(cfg.data)
+    datamodule.prepare_data()
+    model = instantiate(cfg.model, _convert_="all")
+    model.configure_model()  # layers the config adds in each process (spectral norm)
+    state = torch.load(ckpt_path, map_location="cpu", weights_only=True)["state_dict"]
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        first = str(err).splitlines()[1].strip() if "\n" in str(err) else str(err)
+        raise ConfigError(
+            f"ckpt_path={ckpt_path}: its weights do not fit the {type(model).__name__} of this"
+            f" run's config ({first[:200]}); was it copied from another run, or are the overrides"
+            " given here changing the model?"
+        ) from None
+    return CheckpointRun(cfg, datamodule, model, iteration, Path(cfg.paths.output_dir))
