@@ -36,6 +36,7 @@ def _image_folder(root: Path, seed: int, n: int, shift: int) -> Path:
 
 
 @pytest.mark.slow  # full Inception at 299x299: about 7 images/s on this CPU
+@pytest.mark.process  # torch-fidelity reads the folders with DataLoader worker processes
 def test_fid_and_is_agree_with_torch_fidelity(
     random_inception: Path, tmp_path: Path, monkeypatch
 ) -> None:

@@ -69,7 +69,7 @@ def test_mlflow_and_wandb_runs_are_named_by_the_runs_overrides(tmp_path: Path) -
     ]
     cfg = compose_config(run_dir, overrides)
     assert cfg.logger.mlflow.run_name == cfg.logger.wandb.run_name == "fix=lsgan seed=1"
-    mlflow_logger, wandb_logger = instantiate_loggers(cfg, purge_step=None)
+    mlflow_logger, wandb_logger = instantiate_loggers(cfg, purge_step=None, multirun=False)
     run = mlflow_client(tmp_path).get_run(mlflow_logger.run_id)  # run_id starts the run
     wandb_logger.experiment.finish()
     assert run.info.run_name == "fix=lsgan seed=1"

@@ -236,20 +236,22 @@ def test_injected_nan_marks_the_run_diverged(tmp_path: Path, monkeypatch) -> Non
     assert all(torch.isfinite(t).all() for t in last_good["state_dict"].values())
 
 
+def _recorded_run(run: Path) -> Path:
+    """A run folder holding the record genlab-train writes (config and overrides), no more."""
+    write_hydra_record(compose_config(run, [f"paths.root_dir={run.parent}", "iterations=4"]))
+    return run
+
+
 def _make_corrupt_run(tmp_path: Path) -> str:
-    run = tmp_path / "corrupt"
-    (run / ".hydra").mkdir(parents=True)
+    run = _recorded_run(tmp_path / "corrupt")
     (run / "checkpoints").mkdir()
-    (run / ".hydra" / "config.yaml").write_text("iterations: 4\n")
     (run / "summary.json").write_text(json.dumps({"seed": 1, "status": "running"}))
     (run / "checkpoints" / "last.ckpt").write_bytes(b"PK\x03\x04 not a checkpoint")
     return f"resume={run}"
 
 
 def _make_run_without_checkpoint(tmp_path: Path) -> str:
-    run = tmp_path / "no_checkpoint"
-    (run / ".hydra").mkdir(parents=True)
-    (run / ".hydra" / "config.yaml").write_text("iterations: 4\n")
+    run = _recorded_run(tmp_path / "no_checkpoint")
     (run / "summary.json").write_text(json.dumps({"seed": 1, "status": "running"}))
     return f"resume={run}"
 
