@@ -60,6 +60,9 @@ def start(tmp_path: Path, *args: str, new_session: bool = False) -> subprocess.P
         env=genlab_env(tmp_path),
         cwd=tmp_path,
         start_new_session=new_session,
+        # SIGINT as at a terminal, also when pytest itself runs in the background (`make test &`
+        # starts it with SIGINT ignored, which a child would inherit)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
