@@ -27,17 +27,22 @@ train: $(VENV)/.installed
 	$(VENV)/bin/genlab-train $(ARGS); status=$$?; \
 	printf '%s\n' '$(subst ','\'',$(TRAIN_HINT))'; exit $$status
 
+# pytest-xdist: one worker per core (TEST_WORKERS=0 runs in this process, for pdb); a test
+# file's tests stay in one worker, which builds its module fixtures once
+TEST_WORKERS ?= auto
+XDIST := $(if $(filter 0,$(TEST_WORKERS)),-p no:xdist,-n $(TEST_WORKERS) --dist loadfile)
+
 # What CI runs: both lint checks and every test, then the 20 slowest
 test: $(VENV)/.installed
 	$(PY) -m ruff check $(LINT_PATHS)
 	$(PY) -m ruff format --check $(LINT_PATHS)
-	$(PY) -m pytest --durations=20 $(PYTEST_ARGS)
+	$(PY) -m pytest $(XDIST) --durations=20 $(PYTEST_ARGS)
 
 # The edit loop: the in-process tests, none marked slow or process (a process start or signal,
 # which tests/conftest.py refuses in a test without the mark); make test before a commit
 test-fast: $(VENV)/.installed
 	$(PY) -m ruff check $(LINT_PATHS)
-	$(PY) -m pytest -m "not process and not slow" --durations=10 $(PYTEST_ARGS)
+	$(PY) -m pytest $(XDIST) -m "not process and not slow" --durations=10 $(PYTEST_ARGS)
 
 # genlab vs a hand-written PyTorch loop, side by side (not a test: prints ratios, writes bench.json)
 bench: $(VENV)/.installed

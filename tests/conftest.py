@@ -28,6 +28,14 @@ from genlab.data.fake import (  # noqa: F401 - the tests' fake data sets, import
 
 TESTS_DIR = Path(__file__).resolve().parent
 
+# make test runs the suite in pytest-xdist workers (-n auto): each worker, and every run it
+# starts, gets its share of the cores instead of each asking torch for all of them
+XDIST_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+if XDIST_WORKERS:
+    WORKER_THREADS = max(1, len(os.sched_getaffinity(0)) // XDIST_WORKERS)
+    os.environ["OMP_NUM_THREADS"] = str(WORKER_THREADS)
+    torch.set_num_threads(WORKER_THREADS)
+
 # Small nets and quiet trainers on the CPU (the suite is about the CPU paths, on a GPU machine
 # too; scripts/gpu_check.py checks the GPU ones); each test adds what it checks.
 FAST = [
@@ -211,8 +219,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Gener
 
 @pytest.fixture(scope="session")
 def evaluator_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One cache of trained domain evaluators and real statistics for the whole session."""
-    return tmp_path_factory.mktemp("genlab_cache")
+    """One cache of trained domain evaluators and real statistics for the whole session, shared
+    by pytest-xdist's workers (each worker's base folder sits in the session's; every cache write
+    is atomic, so two workers that miss the same entry both compute it and either file stands)."""
+    base = tmp_path_factory.getbasetemp()
+    cache = (base.parent if XDIST_WORKERS else base) / "genlab_cache"
+    cache.mkdir(exist_ok=True)
+    return cache
 
 
 @pytest.fixture
@@ -220,16 +233,25 @@ def run_train(tmp_path: Path, evaluator_cache: Path) -> Callable[..., dict[str, 
     """Train in-process with fast settings and the session's evaluator cache; returns the run's
     summary.json as a dict."""
     from genlab.run.folder import read_summary
-    from genlab.train import train
 
     def _run(*overrides: str, run_dir: Path | None = None) -> dict[str, Any]:
         run_dir = run_dir or tmp_path / "run"
-        paths = [f"paths.root_dir={tmp_path}", f"paths.cache_dir={evaluator_cache}"]
-        cfg = compose_config(run_dir, fast_overrides([*paths, *overrides]))
-        train(cfg)
+        train_recorded(run_dir, [f"paths.cache_dir={evaluator_cache}", *overrides], tmp_path)
         return read_summary(run_dir)
 
     return _run
+
+
+def train_recorded(run_dir: Path, overrides: list[str], root_dir: Path) -> Path:
+    """Train in-process with fast settings into run_dir, which holds the record genlab-train
+    writes (so genlab-sample, genlab-eval and resume read it); returns the run's last.ckpt."""
+    from genlab.run.folder import last_checkpoint
+    from genlab.train import train
+
+    cfg = compose_config(run_dir, fast_overrides([f"paths.root_dir={root_dir}", *overrides]))
+    write_hydra_record(cfg)
+    train(cfg)
+    return last_checkpoint(cfg)
 
 
 def genlab_env(tmp_path: Path) -> dict[str, str]:

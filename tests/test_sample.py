@@ -15,7 +15,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import FAST, FAST_CONV, genlab_train_cli
+from conftest import train_recorded
 from genlab.sample import run as sample
 from genlab.sample import slerp
 
@@ -27,22 +27,18 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Tiny trained runs (their checkpoints): GAN MLP, DCGAN, GAN with EMA, VAE on digits; ring8."""
     root = tmp_path_factory.mktemp("runs")
     settings = {
-        "gan": ["data=digits", "net=mlp", *FAST],
-        "dcgan": ["data=digits", "net=dcgan", *FAST_CONV],
-        "ema": ["data=digits", "net=mlp", "fix=ema", *FAST],
-        "vae": ["data=digits", "net=mlp", "model=vae", *FAST],
-        "ring8": ["data=ring8", *FAST],
+        "gan": ["data=digits", "net=mlp"],
+        "dcgan": ["data=digits", "net=dcgan"],
+        "ema": ["data=digits", "net=mlp", "fix=ema"],
+        "vae": ["data=digits", "net=mlp", "model=vae"],
+        "ring8": ["data=ring8"],
     }
-    checkpoints = {}
-    for name, overrides in settings.items():
-        folder = root / name
-        result = genlab_train_cli(root, *overrides, *TINY, f"hydra.run.dir={folder}")
-        assert result.returncode == 0, result.stderr[-3000:]
-        checkpoints[name] = folder / "checkpoints" / "last.ckpt"
-    return checkpoints
+    return {
+        name: train_recorded(root / name, [*overrides, *TINY], root)
+        for name, overrides in settings.items()
+    }
 
 
-@pytest.mark.process
 def test_the_same_seed_gives_the_same_bytes_and_every_picture_has_its_shape(
     runs: dict[str, Path], tmp_path: Path
 ) -> None:
@@ -64,14 +60,12 @@ def test_the_same_seed_gives_the_same_bytes_and_every_picture_has_its_shape(
     assert first["grid"].parent == tmp_path / "a"
 
 
-@pytest.mark.process
 def test_a_dcgan_samples_from_its_checkpoint(runs: dict[str, Path], tmp_path: Path) -> None:
     written = sample([f"ckpt_path={runs['dcgan']}", "n=6", f"out={tmp_path}"])
     assert np.load(written["samples"]).shape == (6, 1, 8, 8)
     assert written["grid"].is_file()
 
 
-@pytest.mark.process
 def test_a_run_with_ema_samples_from_its_ema_generator(
     runs: dict[str, Path], tmp_path: Path
 ) -> None:
@@ -90,7 +84,6 @@ def test_a_run_with_ema_samples_from_its_ema_generator(
     assert not torch.equal(samples, from_generator.float())  # the EMA weights differ
 
 
-@pytest.mark.process
 def test_a_vae_writes_its_reconstructions_beside_the_originals(
     runs: dict[str, Path], tmp_path: Path
 ) -> None:
@@ -119,7 +112,6 @@ def test_a_vae_writes_its_reconstructions_beside_the_originals(
         assert np.abs(cell_at(row, column + 1) - as_pixels(rebuilt[i])).max() <= 1
 
 
-@pytest.mark.process
 def test_2d_data_gets_the_scatter_the_run_draws(runs: dict[str, Path], tmp_path: Path) -> None:
     written = sample([f"ckpt_path={runs['ring8']}", "n=500", f"out={tmp_path}"])
     assert np.load(written["samples"]).shape == (500, 2)
@@ -127,13 +119,11 @@ def test_2d_data_gets_the_scatter_the_run_draws(runs: dict[str, Path], tmp_path:
     assert "grid" not in written
 
 
-@pytest.mark.process
 def test_samples_go_into_the_run_folder_by_default(runs: dict[str, Path]) -> None:
     written = sample([f"ckpt_path={runs['ring8']}", "n=10", "seed=7"])
     assert written["samples"].parent == runs["ring8"].parent.parent / "samples" / "last_seed7"
 
 
-@pytest.mark.process
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -158,7 +148,6 @@ def test_bad_options_exit_2_with_a_message(
     assert not (tmp_path / "samples.npy").exists()
 
 
-@pytest.mark.process
 def test_a_missing_or_foreign_checkpoint_exits_2(
     runs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
@@ -328,7 +317,6 @@ def test_the_runs_stacked_pictures_carry_its_metrics_evaluators_reading(
     assert (tmp_path / "member" / "samples.png").read_bytes() == read
 
 
-@pytest.mark.process
 def test_genlab_sample_draws_stacked_digits_with_the_runs_evaluator_reading(
     tmp_path: Path, evaluator_cache: Path
 ) -> None:
@@ -341,8 +329,7 @@ def test_genlab_sample_draws_stacked_digits_with_the_runs_evaluator_reading(
     from genlab.metrics.suites import StackedDigitsSuite
 
     folder = tmp_path / "run"
-    result = genlab_train_cli(
-        tmp_path,
+    overrides = [
         "data=stacked_digits",
         "data.num_samples=200",
         "evaluator.train_steps=30",  # a quick evaluator: only where its reading goes matters
@@ -350,11 +337,9 @@ def test_genlab_sample_draws_stacked_digits_with_the_runs_evaluator_reading(
         "metrics.suite.num_real_samples=50",
         "manifold_metrics.num_samples=50",
         f"paths.cache_dir={evaluator_cache}",
-        *FAST_CONV,
         *[o for o in TINY if o != "metrics=none"],
-        f"hydra.run.dir={folder}",
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    ]
+    train_recorded(folder, overrides, tmp_path)
     ckpt = f"ckpt_path={folder / 'checkpoints' / 'last.ckpt'}"
     read = sample([ckpt, "n=6", "nrow=3", f"out={tmp_path / 'read'}"])
     plain = sample([ckpt, "n=6", "nrow=3", "metrics=none", f"out={tmp_path / 'plain'}"])
