@@ -18,13 +18,14 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from conftest import (
     FAST,
-    FAST_CONV,
     compose_config,
     fast_overrides,
     genlab_env,
     genlab_train_cli,
+    train_recorded,
     write_hydra_record,
 )
+from genlab.errors import ConfigError
 from genlab.models.gan import GAN
 from genlab.run.folder import read_summary
 from genlab.train import train
@@ -34,6 +35,11 @@ def cli(tmp_path: Path, *args: str, timeout: int = 300) -> subprocess.CompletedP
     """genlab-train in tmp_path; a resume command carries no paths (the run has its own)."""
     resuming = any(a.startswith("resume=") for a in args)
     return genlab_train_cli(tmp_path, *args, root_dir=not resuming, timeout=timeout)
+
+
+def resume(run_dir: Path, *overrides: str) -> None:
+    """`genlab-train resume=<run_dir> ...`, in-process."""
+    train(compose_config(run_dir, [f"resume={run_dir}", *overrides]))
 
 
 def run_folder(result: subprocess.CompletedProcess[str]) -> Path:
@@ -78,11 +84,30 @@ def test_run_record_says_what_ran_where(run_train) -> None:
     assert "config/text_summary" in events.Tags()["tensors"]
 
 
-@pytest.mark.process
-@pytest.mark.parametrize(("model", "fast"), [("gan", FAST), ("wgan_gp", FAST), ("vae", FAST_CONV)])
-def test_resume_continues_bit_exactly(tmp_path: Path, model: str, fast: list[str]) -> None:
+def assert_resumed_equals_straight(straight: Path, split: Path, model: str) -> None:
+    """The run resumed at iteration 8 of 16 (split) ended as the uninterrupted one (straight):
+    its values, its weights, one continuous curve."""
+    a, b = read_summary(straight), read_summary(split)
+    assert b["status"] == "completed" and b["iterations_done"] == 16
+    assert b["resumed_at"][0]["iteration"] == 8
+    assert train_values(a) == train_values(b)
+    assert_same_weights(final_state(straight), final_state(split))
+    # one continuous curve: every log interval once, on the iteration axis
+    events = EventAccumulator(b["tensorboard_dir"], size_guidance={"scalars": 0})
+    events.Reload()
+    tag = "train/loss" if model == "vae" else "train/g_loss"
+    assert [e.step for e in events.Scalars(tag)] == [4, 8, 12, 16]
+
+
+def resume_settings(model: str) -> list[str]:
     data = "data=digits" if model == "vae" else "data=ring8"
-    common = [f"model={model}", data, "log_every_n_iterations=4", *fast]
+    return [f"model={model}", data, "log_every_n_iterations=4"]
+
+
+@pytest.mark.process
+def test_genlab_train_resume_continues_bit_exactly(tmp_path: Path) -> None:
+    """The command-line path of a resume (the other models resume in-process below)."""
+    common = [*resume_settings("gan"), *FAST]
     straight = cli(tmp_path, *common, "iterations=16", "hydra.run.dir=straight")
     assert straight.returncode == 0, straight.stderr
     first = cli(tmp_path, *common, "iterations=8", "hydra.run.dir=split")
@@ -90,20 +115,19 @@ def test_resume_continues_bit_exactly(tmp_path: Path, model: str, fast: list[str
     resumed = cli(tmp_path, "resume=split", "iterations=16")
     assert resumed.returncode == 0, resumed.stderr
     assert run_folder(resumed) == tmp_path / "split"
-
-    a, b = read_summary(tmp_path / "straight"), read_summary(tmp_path / "split")
-    assert b["status"] == "completed" and b["iterations_done"] == 16
-    assert b["resumed_at"][0]["iteration"] == 8
-    assert train_values(a) == train_values(b)
-    assert_same_weights(final_state(tmp_path / "straight"), final_state(tmp_path / "split"))
-    # one continuous curve: every log interval once, on the iteration axis
-    events = EventAccumulator(b["tensorboard_dir"], size_guidance={"scalars": 0})
-    events.Reload()
-    tag = "train/loss" if model == "vae" else "train/g_loss"
-    assert [e.step for e in events.Scalars(tag)] == [4, 8, 12, 16]
+    assert_resumed_equals_straight(tmp_path / "straight", tmp_path / "split", "gan")
     # the original Hydra record stays; the resume command is recorded beside it
     assert "iterations=8" in (tmp_path / "split" / ".hydra" / "overrides.yaml").read_text()
     assert list((tmp_path / "split" / ".hydra").glob("resume_*/overrides.yaml"))
+
+
+@pytest.mark.parametrize("model", ["wgan_gp", "vae"])
+def test_resume_continues_bit_exactly(tmp_path: Path, model: str) -> None:
+    common = resume_settings(model)
+    train_recorded(tmp_path / "straight", [*common, "iterations=16"], tmp_path)
+    train_recorded(tmp_path / "split", [*common, "iterations=8"], tmp_path)
+    resume(tmp_path / "split", "iterations=16")
+    assert_resumed_equals_straight(tmp_path / "straight", tmp_path / "split", model)
 
 
 def test_a_resume_mid_epoch_is_exact_and_lightning_finds_the_loader_resumable(
@@ -131,40 +155,28 @@ def test_a_resume_mid_epoch_is_exact_and_lightning_finds_the_loader_resumable(
     assert_same_weights(final_state(straight), final_state(tmp_path / "split"))
 
 
-@pytest.mark.process
 def test_resume_refuses_overrides_that_change_the_run(tmp_path: Path) -> None:
-    first = cli(tmp_path, "iterations=4", "hydra.run.dir=run", *FAST)
-    assert first.returncode == 0, first.stderr
-    result = cli(tmp_path, "resume=run", "iterations=8", "model.loss=hinge")
-    assert result.returncode == 2
-    assert "refused overrides: model.loss=hinge" in result.stderr
-    result = cli(tmp_path, "resume=run")
-    assert result.returncode == 2 and "pass iterations=N with N > 4" in result.stderr
+    train_recorded(tmp_path / "run", ["iterations=4"], tmp_path)
+    with pytest.raises(ConfigError, match="refused overrides: model.loss=hinge"):
+        resume(tmp_path / "run", "iterations=8", "model.loss=hinge")
+    with pytest.raises(ConfigError, match="pass iterations=N with N > 4"):
+        resume(tmp_path / "run")
     assert read_summary(tmp_path / "run")["iterations_done"] == 4
 
 
-@pytest.mark.process
-def test_resume_of_a_run_saved_before_the_compile_switch(tmp_path: Path) -> None:
-    first = cli(tmp_path, "iterations=4", "hydra.run.dir=run", *FAST)
-    assert first.returncode == 0, first.stderr
+@pytest.mark.parametrize(
+    ("switch", "lines"),
+    [("compile:", 1), ("activation", 7)],  # activation: 2 net keys, 5 net roles
+)
+def test_resume_of_a_run_saved_before_a_switch_existed(
+    tmp_path: Path, switch: str, lines: int
+) -> None:
+    train_recorded(tmp_path / "run", ["iterations=4"], tmp_path)
     saved = tmp_path / "run" / ".hydra" / "config.yaml"
-    old = [line for line in saved.read_text().splitlines() if not line.startswith("compile:")]
+    old = [line for line in saved.read_text().splitlines() if switch not in line]
+    assert len(old) == len(saved.read_text().splitlines()) - lines
     saved.write_text("\n".join(old) + "\n")
-    resumed = cli(tmp_path, "resume=run", "iterations=8")
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert read_summary(tmp_path / "run")["iterations_done"] == 8
-
-
-@pytest.mark.process
-def test_resume_of_an_mlp_run_saved_before_the_activation_switches(tmp_path: Path) -> None:
-    first = cli(tmp_path, "iterations=4", "hydra.run.dir=run", *FAST)
-    assert first.returncode == 0, first.stderr
-    saved = tmp_path / "run" / ".hydra" / "config.yaml"
-    old = [line for line in saved.read_text().splitlines() if "activation" not in line]
-    assert len(old) == len(saved.read_text().splitlines()) - 7  # 2 net keys, 5 net roles
-    saved.write_text("\n".join(old) + "\n")
-    resumed = cli(tmp_path, "resume=run", "iterations=8")
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    resume(tmp_path / "run", "iterations=8")
     assert read_summary(tmp_path / "run")["iterations_done"] == 8
 
 
