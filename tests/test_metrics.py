@@ -12,7 +12,7 @@ import torch
 from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import assert_triples_of, compose_config, fast_overrides, genlab_train_cli
+from conftest import FAST, assert_triples_of, compose_config, fast_overrides, genlab_train_cli
 from genlab import CONF_DIR
 from genlab.data.images import DigitsDataModule
 from genlab.data.toy import GaussianMixture2D
@@ -204,28 +204,32 @@ def test_missing_inception_weights_file_exits_nonzero(tmp_path: Path) -> None:
 
 @pytest.mark.process
 @pytest.mark.slow
-@pytest.mark.parametrize("data", ["ring8", "digits"])
 def test_ddp_metrics_equal_one_process_on_the_same_samples(
-    tmp_path: Path, evaluator_cache: Path, data: str
+    tmp_path: Path, evaluator_cache: Path
 ) -> None:
+    """Mode coverage (ring8) and the domain evaluator's metrics (digits), one job each."""
     result = genlab_train_cli(
         tmp_path,
+        "-m",
+        "data=ring8,digits",
+        "net=mlp",
         f"paths.cache_dir={evaluator_cache}",
         "trainer=ddp_cpu",
         "iterations=6",
         "metrics.num_samples=301",  # not a multiple of the world size
-        "hydra.run.dir=ddp",
-        *fast_overrides([f"data={data}"]),
+        "hydra.sweep.dir=sweep",
+        *FAST,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     from genlab.run.folder import read_summary
 
-    logged = read_summary(tmp_path / "ddp")
-    single = evaluate_checkpoint(tmp_path / "ddp" / "checkpoints" / "last.ckpt", [])
-    metric_keys = [k for k in single if k.startswith("metrics/")]
-    assert len(metric_keys) >= 4
-    for key in metric_keys:
-        assert logged[key] == pytest.approx(single[key], rel=1e-6, abs=1e-9), key
+    for job in ("0", "1"):
+        logged = read_summary(tmp_path / "sweep" / job)
+        single = evaluate_checkpoint(tmp_path / "sweep" / job / "checkpoints" / "last.ckpt", [])
+        metric_keys = [k for k in single if k.startswith("metrics/")]
+        assert len(metric_keys) >= 4
+        for key in metric_keys:
+            assert logged[key] == pytest.approx(single[key], rel=1e-6, abs=1e-9), (job, key)
 
 
 def test_train_evaluator_command_is_deterministic(tmp_path: Path) -> None:

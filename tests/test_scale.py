@@ -18,26 +18,35 @@ from genlab.run.folder import read_summary
 cli = genlab_train_cli
 
 
+RANK_WEIGHTS = [
+    "+callbacks.rank_weights._target_=genlab.callbacks.rank_weights.SaveRankWeights",
+    "+callbacks.rank_weights.dirpath=${paths.output_dir}/ranks",
+]
+
+
+def assert_ranks_identical(run_dir: Path) -> None:
+    """Both DDP ranks of the run ended with the same weights (SaveRankWeights' files)."""
+    ranks = [torch.load(run_dir / "ranks" / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
+    assert ranks[0].keys() == ranks[1].keys()
+    for key in ranks[0]:
+        assert torch.equal(ranks[0][key], ranks[1][key]), key
+
+
 @pytest.mark.process
 @pytest.mark.slow
-@pytest.mark.parametrize("model", ["gan", "wgan_gp", "vae"])
-def test_ddp_cpu_keeps_ranks_identical(tmp_path: Path, model: str) -> None:
+def test_ddp_cpu_keeps_ranks_identical_in_one_folder(tmp_path: Path) -> None:
     result = cli(
         tmp_path,
-        f"model={model}",
+        "model=vae",
         "trainer=ddp_cpu",
         "iterations=5",
         "metrics=none",
         "hydra.run.dir=run",
-        "+callbacks.rank_weights._target_=genlab.callbacks.rank_weights.SaveRankWeights",
-        f"+callbacks.rank_weights.dirpath={tmp_path / 'ranks'}",
+        *RANK_WEIGHTS,
         *FAST,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    ranks = [torch.load(tmp_path / "ranks" / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
-    assert ranks[0].keys() == ranks[1].keys()
-    for key in ranks[0]:
-        assert torch.equal(ranks[0][key], ranks[1][key]), key
+    assert_ranks_identical(tmp_path / "run")
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith("run")] == ["run"]
     summary = read_summary(tmp_path / "run")
     assert summary["status"] == "completed" and summary["iterations_done"] == 5
@@ -45,21 +54,26 @@ def test_ddp_cpu_keeps_ranks_identical(tmp_path: Path, model: str) -> None:
 
 @pytest.mark.process
 @pytest.mark.slow
-def test_multirun_with_ddp_gives_one_folder_per_job(tmp_path: Path) -> None:
+def test_multirun_with_ddp_gives_one_folder_per_job_and_identical_ranks(tmp_path: Path) -> None:
     result = cli(
         tmp_path,
         "-m",
         "model=gan,wgan_gp",
         "trainer=ddp_cpu",
-        "iterations=3",
+        "iterations=5",
         "metrics=none",
         "hydra.sweep.dir=sweep",
+        *RANK_WEIGHTS,
         *FAST,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     jobs = sorted(p.name for p in (tmp_path / "sweep").iterdir() if p.is_dir())
     assert jobs == ["0", "1"]
-    assert [read_summary(tmp_path / "sweep" / j)["model"] for j in jobs] == ["gan", "wgan_gp"]
+    summaries = [read_summary(tmp_path / "sweep" / j) for j in jobs]
+    assert [s["model"] for s in summaries] == ["gan", "wgan_gp"]
+    assert all(s["status"] == "completed" and s["iterations_done"] == 5 for s in summaries)
+    for job in jobs:
+        assert_ranks_identical(tmp_path / "sweep" / job)
     assert not (tmp_path / "logs").exists()  # no stray run folders from worker processes
 
 
