@@ -101,6 +101,7 @@ def _folder_data(root: Path, cache: Path):  # noqa: ANN202
     return datamodule
 
 
+@pytest.mark.slow  # Inception-v3 at 299x299 on the CPU: several seconds
 def test_real_statistics_are_keyed_by_what_the_images_are(
     random_inception: Path, tmp_path: Path
 ) -> None:
@@ -122,6 +123,7 @@ def test_real_statistics_are_keyed_by_what_the_images_are(
     assert torch.equal(changed.real_features[:3], first.real_features[:3])
 
 
+@pytest.mark.slow  # Inception-v3 at 299x299 on the CPU: several seconds
 def test_saved_reference_statistics_are_the_runs_and_are_reused(
     random_inception: Path, tmp_path: Path
 ) -> None:

@@ -100,8 +100,8 @@ def assert_resumed_equals_straight(straight: Path, split: Path, model: str) -> N
 
 
 def resume_settings(model: str) -> list[str]:
-    data = "data=digits" if model == "vae" else "data=ring8"
-    return [f"model={model}", data, "log_every_n_iterations=4"]
+    data = ["data=digits", "net=mlp"] if model == "vae" else ["data=ring8"]
+    return [f"model={model}", *data, "log_every_n_iterations=4"]
 
 
 @pytest.mark.process
