@@ -17,9 +17,10 @@ from typing import Any
 
 import pytest
 
-from conftest import FAST, final_values, genlab_env, genlab_train_cli
+from conftest import FAST, compose_config, final_values, genlab_env, genlab_train_cli
 from genlab.run.folder import read_summary
 from genlab.run.rerun import load_checkpoint_iteration
+from genlab.train import train
 
 # genlab-train subprocesses, stopped by signals (make test, not test-fast)
 pytestmark = pytest.mark.process
@@ -114,6 +115,11 @@ def none_alive(pids: set[int], timeout: float = 10) -> bool:
     return True
 
 
+def resume(run: Path) -> None:
+    """`genlab-train resume=<run>` in this process (the command-line resume: test_robustness)."""
+    train(compose_config(run, [f"resume={run}"]))
+
+
 def continue_command(stderr: str) -> list[str]:
     """The arguments of the `continue it with: genlab-train ...` line."""
     match = re.search(r"continue it with: genlab-train (.*)", stderr)
@@ -151,8 +157,7 @@ def test_a_stop_signal_ends_a_run_with_its_checkpoint_and_resume_continues_it(
     assert summary["stop_signal"] == signame
     assert load_checkpoint_iteration(run / CHECKPOINT) == 15
 
-    resumed = genlab_train_cli(tmp_path, f"resume={run}", root_dir=False)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    resume(run)
     summary = read_summary(run)
     assert summary["status"] == "completed" and summary["resumed_at"][0]["iteration"] == 15
     assert final_values(summary) == reference[0]
@@ -177,8 +182,7 @@ def test_a_second_signal_stops_at_once_and_the_last_checkpoint_continues(
     assert summary["status"] == "interrupted" and summary["interrupted_at_iteration"] is None
     assert load_checkpoint_iteration(run / CHECKPOINT) == 10  # the last one saved: valid
 
-    resumed = genlab_train_cli(tmp_path, f"resume={run}", root_dir=False)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    resume(run)
     assert final_values(read_summary(run)) == reference[0]
 
 
@@ -212,9 +216,12 @@ def test_a_stopped_parallel_sweep_ends_its_workers_and_the_same_command_continue
         assert summary["status"] == "interrupted" and summary["interrupted_at_iteration"] == 15
         assert load_checkpoint_iteration(sweep / str(job) / CHECKPOINT) == 15
     assert not (sweep / "2" / "summary.json").exists() and not (sweep / "3").exists()
+    command = continue_command(stderr)
+    if signum is signal.SIGINT:
+        return  # the folders are as SIGTERM leaves them (above): its case runs the continuation
 
     go.touch()
-    rerun = genlab_train_cli(tmp_path, *continue_command(stderr), root_dir=False)
+    rerun = genlab_train_cli(tmp_path, *command, root_dir=False)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     for seed in range(4):
         summary = read_summary(sweep / str(seed))
@@ -320,8 +327,7 @@ def test_a_failed_checkpoint_write_fails_the_run_and_keeps_the_last_checkpoint(
     assert load_checkpoint_iteration(run / CHECKPOINT) == 10  # the previous one, intact
     assert not (run / "checkpoints" / "last.ckpt.partial").exists()
 
-    resumed = genlab_train_cli(tmp_path, f"resume={run}", root_dir=False)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    resume(run)
     summary = read_summary(run)
     assert summary["status"] == "completed"
     assert [r["iteration"] for r in summary["resumed_at"]] == [10]
@@ -340,9 +346,9 @@ def test_a_truncated_checkpoint_gets_a_message_with_the_ways_on(tmp_path: Path) 
     (job / "summary.json").write_text(summary_text)  # as if it had been stopped
 
     for args in (["-m", "seed=0", *tiny, "hydra.sweep.dir=sweep"], [f"resume={job}"]):
-        resume = len(args) == 1
-        extra = ["iterations=40"] if resume else []
-        result = genlab_train_cli(tmp_path, *args, *extra, root_dir=not resume)
+        resuming = len(args) == 1
+        extra = ["iterations=40"] if resuming else []
+        result = genlab_train_cli(tmp_path, *args, *extra, root_dir=not resuming)
         assert result.returncode == 2, result.stderr[-3000:]
         assert f"checkpoint {checkpoint} cannot be read" in result.stderr
         assert f"mv {checkpoint} {checkpoint}.broken" in result.stderr

@@ -128,21 +128,9 @@ def test_the_preemption_signal_is_handed_on_after_the_checkpoint(
 
 
 @pytest.mark.process
-def test_a_job_folder_of_another_config_is_refused(tmp_path: Path) -> None:
-    tiny = ["iterations=4", "metrics=none", "callbacks=none", "logger=csv", *FAST]
-    first = genlab_train_cli(tmp_path, "-m", "seed=0", *tiny, "hydra.sweep.dir=sweep")
-    assert first.returncode == 0, first.stderr[-3000:]
-    summary_text = (tmp_path / "sweep" / "0" / "summary.json").read_text()
-    changed = ["model.optimizer_g.lr=1e-3", "model.loss=lsgan"]
-    second = genlab_train_cli(tmp_path, "-m", "seed=0", *tiny, *changed, "hydra.sweep.dir=sweep")
-    assert second.returncode == 2
-    assert "job folder" in second.stderr and str(tmp_path / "sweep" / "0") in second.stderr
-    assert "differing keys: model.loss, model.optimizer_g.lr" in second.stderr
-    assert (tmp_path / "sweep" / "0" / "summary.json").read_text() == summary_text
-
-
-@pytest.mark.process
-def test_a_job_folder_from_before_a_new_switch_is_reused(tmp_path: Path) -> None:
+def test_a_job_folder_of_another_config_is_refused_and_one_from_before_a_switch_reused(
+    tmp_path: Path,
+) -> None:
     import json
 
     from omegaconf import open_dict
@@ -154,9 +142,17 @@ def test_a_job_folder_from_before_a_new_switch_is_reused(tmp_path: Path) -> None
     first = genlab_train_cli(tmp_path, "-m", "seed=0", *tiny, "hydra.sweep.dir=sweep")
     assert first.returncode == 0, first.stderr[-3000:]
     job = tmp_path / "sweep" / "0"
+    summary_text = (job / "summary.json").read_text()
+    changed = ["model.optimizer_g.lr=1e-3", "model.loss=lsgan"]
+    other = genlab_train_cli(tmp_path, "-m", "seed=0", *tiny, *changed, "hydra.sweep.dir=sweep")
+    assert other.returncode == 2
+    assert "job folder" in other.stderr and str(job) in other.stderr
+    assert "differing keys: model.loss, model.optimizer_g.lr" in other.stderr
+    assert (job / "summary.json").read_text() == summary_text
+
     # the folder as a genlab without the `compile` switch wrote it: no key, the hash without it
     cfg = compose_config(tmp_path / "scratch", ["seed=0", *tiny, f"paths.root_dir={tmp_path}"])
-    summary = json.loads((job / "summary.json").read_text())
+    summary = json.loads(summary_text)
     assert summary["config_hash"] == config_hash(cfg)
     with open_dict(cfg):
         del cfg["compile"]
@@ -174,10 +170,10 @@ def test_a_job_folder_from_before_a_new_switch_is_reused(tmp_path: Path) -> None
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert "(recorded earlier)" in rerun.stdout and kept() == before
     # the switch turned on is another config
-    changed = genlab_train_cli(
+    switched = genlab_train_cli(
         tmp_path, "-m", "seed=0", *tiny, "compile=true", "hydra.sweep.dir=sweep"
     )
-    assert changed.returncode == 2 and "differing keys: compile" in changed.stderr
+    assert switched.returncode == 2 and "differing keys: compile" in switched.stderr
     assert kept() == before
 
 
