@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,20 @@ def run_names(run_dir: Path, wandb_id: str) -> list[str]:
     ]
 
 
+def run_names_once_written(run_dir: Path, wandb_id: str, timeout: float = 60) -> list[str]:
+    """run_names of a run finished in this process: finish() can return before W&B's service
+    has written the run's file on a busy machine (seen with two test workers)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if names := run_names(run_dir, wandb_id):
+                return names
+        except (AssertionError, struct.error):  # a file still being written
+            pass
+        time.sleep(0.2)
+    return run_names(run_dir, wandb_id)
+
+
 @pytest.mark.process
 def test_mlflow_and_wandb_runs_are_named_by_the_runs_overrides(tmp_path: Path) -> None:
     """run_name comes from the config (the resolver genlab_run_name): the overrides less
@@ -74,7 +89,7 @@ def test_mlflow_and_wandb_runs_are_named_by_the_runs_overrides(tmp_path: Path) -
     wandb_logger.experiment.finish()
     assert run.info.run_name == "fix=lsgan seed=1"
     assert run.data.tags["genlab.run_dir"] == str(run_dir)
-    assert run_names(run_dir, wandb_logger.version) == ["fix=lsgan seed=1"]
+    assert run_names_once_written(run_dir, wandb_logger.version) == ["fix=lsgan seed=1"]
     [run_file] = (run_dir / "wandb").glob("offline-run-*/*.wandb")
     config = {
         item_key(i): json.loads(i.value_json)
